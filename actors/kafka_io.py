@@ -1,0 +1,133 @@
+"""Kafka plumbing the actors and the driver share: admin checks and client setup.
+
+All aiokafka errors that mean "the broker is not there" are translated here
+into BrokerUnavailable with the address, so nobody matches message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from cluster.errors import BrokerUnavailable, ConfigError, PartitionCountMismatch
+
+
+def bootstrap_of(broker: str) -> str:
+    """`kafka://h:p;h2:p2` (Faust style) or plain `h:p,h2:p2` to aiokafka's form."""
+    servers = []
+    for part in broker.replace(";", ",").split(","):
+        part = part.strip()
+        if part.startswith("kafka://"):
+            part = part[len("kafka://"):]
+        if part:
+            servers.append(part)
+    return ",".join(servers)
+
+
+@dataclass(frozen=True)
+class TopicWant:
+    name: str
+    partitions: int | None  # None: must exist, any count (checked by the caller)
+    configs: Mapping[str, str]
+    role: str  # "source", "changelog", "repartition": named in errors
+
+
+async def _admin(bootstrap: str, timeout: float) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except (KafkaConnectionError, asyncio.TimeoutError, OSError) as exc:
+        await admin.close()
+        raise BrokerUnavailable(
+            f"Kafka broker at {bootstrap} did not answer within {timeout:.0f}s ({exc!r}); "
+            f"start it (deploy/kafka.sh start) or fix broker= in cluster.init()"
+        ) from None
+    return admin
+
+
+async def describe(bootstrap: str, names: list[str], timeout: float = 15.0) -> dict[str, int]:
+    """Partition counts of the topics that exist among `names`."""
+    admin = await _admin(bootstrap, timeout)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in names if n in existing]
+        if not wanted:
+            return {}
+        meta = await admin.describe_topics(wanted)
+        return {m["topic"]: len(m["partitions"]) for m in meta}
+    finally:
+        await admin.close()
+
+
+async def topic_configs(bootstrap: str, name: str, timeout: float = 15.0) -> dict[str, str]:
+    admin = await _admin(bootstrap, timeout)
+    try:
+        [resp] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        return {e[0]: e[1] for e in resp.resources[0][4]}
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(bootstrap: str, wants: list[TopicWant], timeout: float = 15.0) -> dict[str, int]:
+    """Creates what is missing; refuses an existing topic with the wrong partition count."""
+    counts = await describe(bootstrap, [w.name for w in wants], timeout)
+    missing = [w for w in wants if w.name not in counts]
+    for w in wants:
+        have = counts.get(w.name)
+        if have is not None and w.partitions is not None and have != w.partitions:
+            raise PartitionCountMismatch(
+                f"{w.role} topic {w.name!r} has {have} partitions but the app needs "
+                f"{w.partitions}: tables are co-partitioned with their source topics. "
+                f"Recreate the topic with {w.partitions} partitions or declare partitions={have}."
+            )
+    if missing:
+        admin = await _admin(bootstrap, timeout)
+        try:
+            for w in missing:
+                if w.partitions is None:
+                    raise ConfigError(f"{w.role} topic {w.name!r} does not exist and its "
+                                      f"partition count is unknown: pass partitions=")
+                try:
+                    await admin.create_topics([NewTopic(w.name, w.partitions, 1,
+                                                        topic_configs=dict(w.configs))])
+                except TopicAlreadyExistsError:
+                    pass
+                counts[w.name] = w.partitions
+        finally:
+            await admin.close()
+    return counts
+
+
+def producer(bootstrap: str, **kwargs: Any) -> AIOKafkaProducer:
+    kwargs.setdefault("max_batch_size", 1 << 20)
+    kwargs.setdefault("linger_ms", 2)
+    kwargs.setdefault("acks", "all")
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, **kwargs)
+
+
+def consumer(bootstrap: str, **kwargs: Any) -> AIOKafkaConsumer:
+    kwargs.setdefault("enable_auto_commit", False)
+    kwargs.setdefault("auto_offset_reset", "earliest")
+    kwargs.setdefault("fetch_max_wait_ms", 20)
+    kwargs.setdefault("max_partition_fetch_bytes", 4 << 20)
+    kwargs.setdefault("isolation_level", "read_committed")
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, **kwargs)
+
+
+async def start_client(client: Any, bootstrap: str, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        try:
+            await client.stop()
+        except Exception:
+            pass
+        raise BrokerUnavailable(f"Kafka broker at {bootstrap} did not answer within "
+                                f"{timeout:.0f}s ({exc!r})") from None

@@ -1,0 +1,233 @@
+"""The app: what a pipeline script declares, and starting it on Ray.
+
+`cluster.init(...)` makes the default app that the module-level functions
+(`cluster.topic`, `cluster.table`, `cluster.agent`, `cluster.run`) use, as a
+Faust script uses its one `app`. `Cluster(...)` makes more than one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from cluster.agents import Agent
+from cluster.config import AppConfig, AppSpec
+from cluster.tables import Table, TableSpec, WindowWrapper
+from cluster.topics import Topic
+from cluster.windows import Window
+
+log = logging.getLogger("raytables")
+
+
+def _pickle_by_value(obj: Any) -> None:
+    """Ship code from the user's own modules by value, so actors need not import them."""
+    module = sys.modules.get(getattr(obj, "__module__", "") or "")
+    if module is None or module.__name__ == "__main__":
+        return
+    path = getattr(module, "__file__", "") or ""
+    if "site-packages" in path or module.__name__.split(".")[0] in ("cluster", "actors"):
+        return
+    cloudpickle.register_pickle_by_value(module)
+
+
+def ensure_ray(address: str | None = None) -> None:
+    """Connects to the cluster `ray job submit` / RAY_ADDRESS names, else starts a local Ray."""
+    import os
+
+    import ray
+
+    from cluster import localdev  # noqa: F401 - keeps a local Ray on loopback
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, namespace="raytables", log_to_driver=True)
+    else:
+        localdev.init_local_ray()
+
+
+class Cluster:
+    """One raytables app: its topics, tables and agents, and its lifecycle on Ray."""
+
+    def __init__(self, app: str, broker: str = "kafka://127.0.0.1:9092", **options: Any) -> None:
+        self.config = AppConfig(app=app, broker=broker, **options)
+        self.topics: dict[str, Topic] = {}
+        self.tables: dict[str, TableSpec] = {}
+        self.agents: list[Agent] = []
+        self._coordinator: Any = None
+        self._stopped = threading.Event()
+
+    # -- declarations ---------------------------------------------------------------
+    def topic(self, name: str, *, value_type: Any = None, key_type: Any = None,
+              partitions: int | None = None, config: dict[str, str] | None = None) -> Topic:
+        topic = Topic(name, value_type, key_type, partitions, dict(config or {}),
+                      app=self.config.app, broker=self.config.bootstrap)
+        self.topics[name] = topic
+        return topic
+
+    def table(self, name: str, default: Callable[[], Any] | None = None, *,
+              window: Window | None = None, key_index: bool = False, value_type: Any = None,
+              key_type: Any = None, store: str | None = None, partitions: int | None = None,
+              changelog_topic: str | None = None, help: str = "",
+              extra_topic_configs: dict[str, str] | None = None,
+              on_window_close: Callable[..., Any] | None = None,
+              **unsupported: Any) -> Any:
+        """Faust's `app.Table(name, default=...)`; `.tumbling(...)` etc. make it windowed."""
+        if unsupported:
+            raise TypeError(f"cluster.table({name!r}): unsupported arguments "
+                            f"{sorted(unsupported)} (not implemented yet)")
+        if name in self.tables:
+            raise ValueError(f"table {name!r} is declared twice in app {self.config.app!r}")
+        spec = TableSpec(
+            app=self.config.app, name=name, default=default, window=window, key_index=key_index,
+            value_type=value_type, key_type=key_type, store=store, partitions=partitions,
+            changelog_topic=changelog_topic, help=help,
+            extra_topic_configs=dict(extra_topic_configs or {}), on_window_close=on_window_close)
+        self.tables[name] = spec
+        return WindowWrapper(spec) if window is not None else Table(spec)
+
+    Table = table
+
+    def agent(self, topic: Topic | str, *, name: str | None = None) -> Callable[..., Agent]:
+        """`@app.agent(topic)`: runs on every partition of `topic`, in its partition actor."""
+        if isinstance(topic, str):
+            topic = self.topics.get(topic) or self.topic(topic)
+
+        def register(fn: Callable[..., Any]) -> Agent:
+            agent = Agent(fn, topic, name or fn.__name__)
+            if any(a.name == agent.name for a in self.agents):
+                raise ValueError(f"agent {agent.name!r} is declared twice")
+            self.agents.append(agent)
+            return agent
+
+        return register
+
+    def __getitem__(self, name: str) -> Any:
+        """The handle of a declared table: `cluster.connect(app="x")["totals"]["/home"]`."""
+        try:
+            return handle(self, name)
+        except KeyError:
+            raise KeyError(f"app {self.config.app!r} has no table {name!r}; it has "
+                           f"{sorted(self.tables)}") from None
+
+    # -- lifecycle ------------------------------------------------------------------
+    def spec(self) -> AppSpec:
+        for agent in self.agents:
+            agent.probe()
+            _pickle_by_value(agent.fn)
+        for table in self.tables.values():
+            if table.on_window_close is not None:
+                _pickle_by_value(table.on_window_close)
+        return AppSpec(self.config, 0, dict(self.topics), dict(self.tables), list(self.agents))
+
+    def start(self, ray_address: str | None = None) -> None:
+        """Returns once every partition has recovered and is consuming."""
+        import ray
+
+        from actors.remote import create_coordinator
+
+        ensure_ray(ray_address)
+        spec_bytes = cloudpickle.dumps(self.spec())
+        coordinator = create_coordinator(self.config, spec_bytes)
+        try:
+            assignment = ray.get(coordinator.start.remote(), timeout=self.config.start_timeout + 30)
+        except BaseException:
+            ray.kill(coordinator)
+            raise
+        self._coordinator = coordinator
+        log.info("app %s serving %d partitions", self.config.app, assignment["partitions"])
+
+    @property
+    def coordinator(self) -> Any:
+        if self._coordinator is None:
+            from cluster.routing import router_for
+
+            self._coordinator = router_for(self.config.app, self.config.namespace).coordinator()
+        return self._coordinator
+
+    def stats(self) -> dict[str, Any]:
+        import ray
+
+        return ray.get(self.coordinator.stats.remote(), timeout=60)
+
+    def progress(self) -> list[dict[str, Any]]:
+        import ray
+
+        return ray.get(self.coordinator.progress.remote(), timeout=60)
+
+    def wait_idle(self, timeout: float = 120.0, settle_rounds: int = 2) -> None:
+        """Waits until every source event is processed and committed (lag zero twice in a row)."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        last: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            last = self.progress()
+            errors = [p for p in last if p.get("error")]
+            if errors:
+                raise RuntimeError(f"partition failed while waiting: {errors}")
+            if all(p["total_lag"] == 0 and p["in_flight_closes"] == 0 for p in last):
+                quiet += 1
+                if quiet >= settle_rounds:
+                    return
+            else:
+                quiet = 0
+            time.sleep(0.1)
+        raise TimeoutError(f"app {self.config.app!r} still has lag after {timeout}s: "
+                           f"{[(p['partition'], p['lag']) for p in last if p['total_lag']]}")
+
+    def stop(self) -> None:
+        """Drains the batch in flight, flushes changelogs, commits offsets, stops every actor."""
+        import ray
+
+        if self._coordinator is None:
+            return
+        try:
+            ray.get(self._coordinator.stop.remote(), timeout=120)
+        finally:
+            ray.kill(self._coordinator)
+            self._coordinator = None
+            self._stopped.set()
+
+    def run(self) -> None:
+        """Start, then serve until SIGINT/SIGTERM (or the job is stopped), then stop."""
+        self.start()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stopped.set())
+        try:
+            while not self._stopped.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+
+def connect(app: str, *, namespace: str = "raytables", address: str | None = None) -> Cluster:
+    """Attach to a running app from another script: its tables, read through the owners."""
+    import ray
+
+    from cluster.routing import router_for
+
+    ensure_ray(address or "auto")
+    coordinator = router_for(app, namespace).coordinator()
+    spec: AppSpec = cloudpickle.loads(ray.get(coordinator.spec.remote(), timeout=60))
+    client = Cluster.__new__(Cluster)
+    client.config = spec.config
+    client.topics = spec.topics
+    client.tables = spec.tables
+    client.agents = []
+    client._coordinator = coordinator
+    client._stopped = threading.Event()
+    return client
+
+
+def handle(cluster: Cluster, name: str) -> Any:
+    """The handle of a declared table (for scripts that connected)."""
+    spec = cluster.tables[name]
+    return WindowWrapper(spec) if spec.window is not None else Table(spec)

@@ -1,0 +1,73 @@
+"""The app's settings and the spec shipped to its actors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.agents import Agent
+from cluster.tables import TableSpec
+from cluster.topics import Topic
+
+GUARANTEES = ("at_least_once", "exactly_once")
+
+
+@dataclass
+class AppConfig:
+    """Settings of one app (`cluster.init(...)` keywords)."""
+
+    app: str
+    broker: str = "kafka://127.0.0.1:9092"
+    store: str = "memory://"
+    processing_guarantee: str = "at_least_once"
+    standby_replicas: int = 0
+    dead_letter_topic: str | None = None
+    data_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "raytables"))
+    namespace: str = "raytables"
+    actor_cpus: float = 0.1
+    max_batch_records: int = 20_000
+    fetch_max_wait_ms: int = 20
+    idle_advance_after: float = 2.0
+    max_inflight_closes: int = 64
+    close_retries: int = 3
+    close_task_options: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 0.1})
+    start_timeout: float = 120.0
+    broker_timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.processing_guarantee not in GUARANTEES:
+            raise ValueError(f"processing_guarantee={self.processing_guarantee!r}: "
+                             f"use one of {GUARANTEES}")
+        # A deploy-time override, as Faust's BROKER_URL: the same script runs on
+        # a laptop broker and under `ray job submit` against another one.
+        self.broker = os.environ.get("RAYTABLES_BROKER", self.broker)
+        self.data_dir = os.environ.get("RAYTABLES_DATA_DIR", self.data_dir)
+
+    @property
+    def bootstrap(self) -> str:
+        from actors.kafka_io import bootstrap_of
+
+        return bootstrap_of(self.broker)
+
+    @property
+    def coordinator_name(self) -> str:
+        return f"{self.app}/coordinator"
+
+    def partition_actor_name(self, partition: int, role: str = "active") -> str:
+        return f"{self.app}/partition/p{partition}/{role}"
+
+
+@dataclass
+class AppSpec:
+    """Everything the coordinator and partition actors need to run the app."""
+
+    config: AppConfig
+    partitions: int
+    topics: dict[str, Topic]
+    tables: dict[str, TableSpec]
+    agents: list[Agent]
+
+    def store_url(self, table: TableSpec) -> str:
+        return table.store or self.config.store

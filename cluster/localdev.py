@@ -1,0 +1,88 @@
+"""Local infrastructure for development, examples, tests and benchmarks.
+
+One place that starts and stops the local Kafka broker (through
+`deploy/kafka.sh`, the same script users run) and a local Ray, so the test
+fixtures, the benchmarks and the demo command agree on how that is done:
+loopback only, session files in our own temp dir, stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Ray swaps 127.0.0.1 for the machine's routable address unless this is off;
+# we keep every Ray process on loopback. Read when ray is first imported.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+                "RAY_USAGE_STATS_ENABLED": "0"}
+for _k, _v in LOOPBACK_ENV.items():
+    os.environ.setdefault(_k, _v)
+
+REPO = Path(__file__).resolve().parents[1]
+KAFKA_SCRIPT = REPO / "deploy" / "kafka.sh"
+
+
+@dataclass
+class LocalKafka:
+    """A single-node KRaft broker on 127.0.0.1 owned by this process."""
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rt-kafka-")))
+    bootstrap: str = ""
+
+    def _run(self, *args: str, timeout: float = 600) -> str:
+        env = dict(os.environ, PYTHON=sys.executable)
+        proc = subprocess.run(
+            ["bash", str(KAFKA_SCRIPT), *args, "--dir", str(self.workdir)],
+            env=env, capture_output=True, text=True, timeout=timeout,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"deploy/kafka.sh {args[0]} failed (exit {proc.returncode}); "
+                f"broker log: {self.workdir / 'broker.log'}\n{proc.stderr[-3000:]}"
+            )
+        return proc.stdout.strip()
+
+    def start(self) -> str:
+        self.bootstrap = self._run("start").splitlines()[-1]
+        return self.bootstrap
+
+    def stop(self) -> None:
+        self._run("stop", timeout=60)
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.workdir / "broker.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ray_temp_dir() -> str:
+    """A short private session dir: Ray's unix socket paths must stay under 108 bytes."""
+    return tempfile.mkdtemp(prefix="rt-ray-", dir="/tmp")
+
+
+def init_local_ray(num_cpus: int | None = None, **kwargs: object) -> None:
+    """Start a local Ray on loopback with its session files in a private temp dir."""
+    import ray
+
+    kwargs.setdefault("include_dashboard", False)
+    kwargs.setdefault("log_to_driver", True)
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=ray_temp_dir(),
+        **kwargs,
+    )
