@@ -93,9 +93,9 @@ async def consume_and_count(
 def run_ceiling(bootstrap: str, topic: str, n_events: int, dump: str | None = None) -> dict:
     """Run the ceiling in this process and return its result dict.
 
-    Note ``seconds`` here excludes the time to the first batch, so the first
-    batch's events are counted at zero cost; with 200k events and batches of
-    at most 10k this flatters the rate by well under 5%.
+    ``seconds`` starts when the first fetched batch is in hand (its decoding
+    and counting are timed), as the other peers start at their first event:
+    connecting and the first fetch's wait are excluded for everyone.
     """
     seconds, per_key, per_window = asyncio.run(consume_and_count(bootstrap, topic, n_events))
     if dump:
