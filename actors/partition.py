@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -102,6 +103,8 @@ class PartitionRuntime:
         self._stopping = False
         self._clock = (0.0, time.time())  # (max event time, wall time it was seen)
         self.error: str | None = None
+        self.first_batch_at: float | None = None  # wall time, for throughput measurements
+        self.last_batch_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
@@ -202,9 +205,12 @@ class PartitionRuntime:
             offsets[tp] = records[-1].offset + 1
             self.counters["events"] += len(records)
         self.counters["batches"] += 1
-        self._clock = (max_ts, time.time())
+        now = time.time()
+        self._clock = (max_ts, now)
+        self.first_batch_at = self.first_batch_at or now
         await self._close_windows()
         await self._flush(offsets)
+        self.last_batch_at = time.time()
 
     def _decode(self, agent: Agent, tp: TopicPartition, records: list[Any]) -> list[Event]:
         codec = agent.topic.value_codec
@@ -393,6 +399,10 @@ class PartitionRuntime:
             "role": self.role,
             "state": self.lifecycle.state.value,
             "pid": os.getpid(),
+            "node_id": _node_id(),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "first_batch_at": self.first_batch_at,
+            "last_batch_at": self.last_batch_at,
             "counters": dict(self.counters),
             "bad_samples": list(self.bad_samples[-10:]),
             "stream_time": self.binding.stream_time,
@@ -408,6 +418,15 @@ class PartitionRuntime:
             "recovery": self.recovery,
             "error": self.error,
         }
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside Ray (unit tests)
+        return None
 
 
 def _value_codec(table: Any) -> Any:
