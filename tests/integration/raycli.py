@@ -87,7 +87,7 @@ class RayHead:
                  "--runtime-env-json", json.dumps({"env_vars": env_vars}), "--", *entrypoint],
                 env=self.env, capture_output=True, text=True, timeout=timeout)
             # the dashboard answers before its job agent has registered
-            if "No available agent" not in proc.stderr or time.monotonic() > deadline:
+            if "No available agent" not in proc.stdout + proc.stderr or time.monotonic() > deadline:
                 return proc
             time.sleep(1)
 
