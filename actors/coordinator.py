@@ -17,6 +17,7 @@ from typing import Any
 import cloudpickle
 
 from actors.peers import PartitionPeer
+from actors.planner import Action, PartitionView, plan
 from cluster.config import AppSpec
 
 log = logging.getLogger("raytables.coordinator")
@@ -28,7 +29,12 @@ class CoordinatorRuntime:
         self.spec: AppSpec = cloudpickle.loads(spec_bytes)
         self.config = self.spec.config
         self._factory = partition_actor_factory
-        self.peers: dict[int, PartitionPeer] = {}
+        self.actives: dict[int, PartitionPeer] = {}
+        self.standbys: dict[int, list[PartitionPeer]] = {}
+        self.restarts: dict[int, int] = {}
+        self.standbys_wanted = 0
+        self.pending: dict[int, set[int]] = {}  # partition -> slots of standbys starting
+        self._background: set[asyncio.Task[Any]] = set()
         self.version = 0
         self.events: list[dict[str, Any]] = []
         self._loop_task: asyncio.Task[None] | None = None
@@ -40,10 +46,31 @@ class CoordinatorRuntime:
         del self.events[:-200]
         log.info("coordinator: %s %s", kind, details)
 
-    def _create(self, partition: int) -> PartitionPeer:
-        name = self.config.partition_actor_name(partition)
-        handle = self._factory(name, self.config, self.spec_bytes, partition)
-        return PartitionPeer(partition, name, handle)
+    def _create(self, partition: int, role: str, slot: int,
+                avoid_node: str | None = None) -> PartitionPeer:
+        handle = self._factory(self.config, self.spec_bytes, partition, role, slot, avoid_node)
+        return PartitionPeer(partition, self.config.partition_actor_name(partition, slot), handle,
+                             role=role, slot=slot, avoid_node=avoid_node)
+
+    async def _start_peer(self, partition: int, role: str, slot: int,
+                          avoid_node: str | None) -> PartitionPeer:
+        """Starts a new replica, retrying while its predecessor's name or store is still held."""
+        deadline = time.monotonic() + self.config.start_timeout
+        while True:
+            peer = None
+            try:
+                peer = self._create(partition, role, slot, avoid_node)
+                await peer.start(self.config.start_timeout)
+                await peer.refresh()
+                return peer
+            except Exception as exc:  # noqa: BLE001
+                if peer is not None:
+                    peer.kill()
+                if time.monotonic() > deadline or self._stopping:
+                    raise
+                log.warning("partition %d slot %d failed to start (%r), retrying",
+                            partition, slot, exc)
+                await asyncio.sleep(0.5)
 
     async def start(self) -> dict[str, Any]:
         """Returns once every partition has recovered and is consuming."""
@@ -51,25 +78,41 @@ class CoordinatorRuntime:
             return self.assignment()
         self.spec.partitions = await prepare_topics(self.spec)
         self.spec_bytes = cloudpickle.dumps(self.spec)
-        for p in range(self.spec.partitions):
-            self.peers[p] = self._create(p)
-        results = await asyncio.gather(
-            *(peer.start(self.config.start_timeout) for peer in self.peers.values()),
-            return_exceptions=True)
-        failed = {p: r for p, r in zip(self.peers, results) if isinstance(r, BaseException)}
+        nodes = alive_nodes()
+        wanted = self.config.standby_replicas
+        self.standbys_wanted = (1 if len(nodes) > 1 else 0) if wanted is None else wanted
+        peers = [self._create(p, "active", 0) for p in range(self.spec.partitions)]
+        results = await asyncio.gather(*(peer.start(self.config.start_timeout) for peer in peers),
+                                       return_exceptions=True)
+        failed = {peer.partition: r for peer, r in zip(peers, results)
+                  if isinstance(r, BaseException)}
         if failed:
-            for peer in self.peers.values():
+            for peer in peers:
                 peer.kill()
             details = "; ".join(f"partition {p}: {r!r}" for p, r in failed.items())
+            cause = next(iter(failed.values()))
+            if isinstance(cause, Exception) and not isinstance(cause, asyncio.TimeoutError):
+                raise cause
             raise RuntimeError(f"app {self.config.app!r} failed to start: {details}")
+        for peer in peers:
+            await peer.refresh()
+            self.actives[peer.partition] = peer
+            self.standbys[peer.partition] = []
         self.version += 1
-        self._record("assigned", partitions=self.spec.partitions)
+        self._record("assigned", partitions=self.spec.partitions, standbys=self.standbys_wanted)
+        await self.reconcile()  # standbys
+        await self._wait_standbys(self.config.start_timeout)
         self._loop_task = asyncio.get_running_loop().create_task(self._reconcile_forever())
         return self.assignment()
 
+    async def _wait_standbys(self, timeout: float) -> None:
+        """At start, standbys that can be placed are given the time to come up."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+
     def assignment(self) -> dict[str, Any]:
         return {"version": self.version, "partitions": self.spec.partitions,
-                "owners": {p: peer.handle for p, peer in self.peers.items()}}
+                "owners": {p: peer.handle for p, peer in self.actives.items()}}
 
     async def _reconcile_forever(self) -> None:
         while not self._stopping:
@@ -80,47 +123,118 @@ class CoordinatorRuntime:
             await asyncio.sleep(0.5)
 
     async def reconcile(self) -> None:
-        """Observe health; replace every dead partition actor; publish the new owners."""
-        peers = list(self.peers.values())
-        health = await asyncio.gather(*(peer.healthy() for peer in peers))
-        for peer, ok in zip(peers, health):
-            if ok or self._stopping:
-                continue
-            self._record("partition_dead", partition=peer.partition, error=peer.last_error)
-            peer.kill()
-            replacement = self._create(peer.partition)
-            replacement.restarts = peer.restarts + 1
-            deadline = time.monotonic() + self.config.start_timeout
-            while True:
-                try:
-                    await replacement.start(self.config.start_timeout)
-                    break
-                except Exception as exc:  # noqa: BLE001 - e.g. the old store still locked
-                    if time.monotonic() > deadline:
-                        raise
-                    log.warning("restart of partition %d failed (%r), retrying",
-                                peer.partition, exc)
-                    replacement.kill()
-                    await asyncio.sleep(1.0)
-                    replacement = self._create(peer.partition)
-                    replacement.restarts = peer.restarts + 1
-            self.peers[peer.partition] = replacement
+        """Observe health, plan, act: promote or replace dead actives, keep standbys."""
+        peers = [*self.actives.values(), *(s for ss in self.standbys.values() for s in ss)]
+        health = dict(zip((id(p) for p in peers),
+                          await asyncio.gather(*(p.healthy() for p in peers))))
+        nodes = alive_nodes()
+        views = {
+            p: PartitionView(
+                active=self.actives[p].replica(health[id(self.actives[p])]) if p in self.actives else None,
+                standbys=[s.replica(health[id(s)]) for s in self.standbys.get(p, [])],
+                pending=set(self.pending.get(p, ())))
+            for p in range(self.spec.partitions)
+        }
+        actions = plan(views, self.standbys_wanted, nodes)
+        if not actions or self._stopping:
+            return
+        changed = False
+        for action in actions:
+            changed |= await self._act(action)
+        if changed:
             self.version += 1
-            self._record("partition_restarted", partition=peer.partition,
-                         recovery=replacement.info.get("recovery"))
+
+    async def _act(self, action: Action) -> bool:
+        p = action.partition
+        if action.kind == "drop":
+            peer = self._find(p, action.slot)
+            if peer is not None:
+                self._record("replica_dead", partition=p, slot=peer.slot, role=peer.role,
+                             error=peer.last_error)
+                peer.kill()
+                if self.actives.get(p) is peer:
+                    del self.actives[p]
+                else:
+                    self.standbys[p].remove(peer)
+            return False
+        if action.kind == "promote":
+            peer = self._find(p, action.slot)
+            assert peer is not None
+            started = time.monotonic()
+            try:
+                info = await peer.call("promote", timeout=self.config.start_timeout)
+            except Exception as exc:  # noqa: BLE001 - the standby died too: next round replaces it
+                peer.last_error = repr(exc)
+                self._record("promotion_failed", partition=p, slot=peer.slot, error=repr(exc))
+                return False
+            self.standbys[p].remove(peer)
+            peer.role = "active"
+            self.actives[p] = peer
+            self.restarts[p] = self.restarts.get(p, 0) + 1
+            self._record("standby_promoted", partition=p, slot=peer.slot, node=peer.node_id,
+                         seconds=round(time.monotonic() - started, 3),
+                         recovery=info.get("recovery"))
+            return True
+        if action.kind == "create_active":
+            peer = await self._start_peer(p, "active", action.slot, action.avoid_node)
+            self.actives[p] = peer
+            self.restarts[p] = self.restarts.get(p, 0) + 1
+            self._record("partition_restarted", partition=p, slot=peer.slot, node=peer.node_id,
+                         recovery=peer.info.get("recovery"))
+            return True
+        # a standby may wait for capacity (a new node): start it without holding up the loop
+        self.pending.setdefault(p, set()).add(action.slot)
+        task = asyncio.get_running_loop().create_task(self._add_standby(p, action))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return False
+
+    async def _add_standby(self, p: int, action: Action) -> None:
+        try:
+            peer = await self._start_peer(p, "standby", action.slot, action.avoid_node)
+        except Exception as exc:  # noqa: BLE001 - the next reconcile round plans it again
+            self._record("standby_failed", partition=p, slot=action.slot, error=repr(exc))
+            return
+        finally:
+            self.pending.get(p, set()).discard(action.slot)
+        if self._stopping:
+            peer.kill()
+            return
+        self.standbys.setdefault(p, []).append(peer)
+        self._record("standby_started", partition=p, slot=peer.slot, node=peer.node_id)
+
+    def _find(self, partition: int, slot: int) -> PartitionPeer | None:
+        for peer in [self.actives.get(partition), *self.standbys.get(partition, [])]:
+            if peer is not None and peer.slot == slot:
+                return peer
+        return None
+
+    def _all(self) -> list[PartitionPeer]:
+        return [*self.actives.values(), *(s for ss in self.standbys.values() for s in ss)]
 
     async def progress(self) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(p.call("progress") for p in self.peers.values())))
+        return list(await asyncio.gather(*(p.call("progress") for p in self.actives.values())))
+
+    async def replicas(self) -> list[dict[str, Any]]:
+        """Every replica with its role, node and lag (standbys: changelog lag)."""
+        results = await asyncio.gather(*(p.call("progress") for p in self._all()),
+                                       return_exceptions=True)
+        return [r if not isinstance(r, BaseException) else {"partition": p.partition,
+                                                            "slot": p.slot, "error": repr(r)}
+                for p, r in zip(self._all(), results)]
 
     async def stats(self) -> dict[str, Any]:
-        parts = await asyncio.gather(*(p.call("stats") for p in self.peers.values()),
+        parts = await asyncio.gather(*(p.call("stats") for p in self.actives.values()),
                                      return_exceptions=True)
         return {
             "app": self.config.app,
             "version": self.version,
+            "standby_replicas": self.standbys_wanted,
             "partitions": {p: (r if not isinstance(r, BaseException) else {"error": repr(r)})
-                           for p, r in zip(self.peers, parts)},
-            "restarts": {p: peer.restarts for p, peer in self.peers.items()},
+                           for p, r in zip(self.actives, parts)},
+            "standbys": {p: [{"slot": s.slot, "node": s.node_id} for s in ss]
+                         for p, ss in self.standbys.items()},
+            "restarts": {p: self.restarts.get(p, 0) for p in range(self.spec.partitions)},
             "events": self.events[-50:],
         }
 
@@ -128,12 +242,23 @@ class CoordinatorRuntime:
         self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
-        results = await asyncio.gather(*(p.call("stop") for p in self.peers.values()),
-                                       return_exceptions=True)
-        for peer in self.peers.values():
+        for task in list(self._background):
+            task.cancel()
+        peers = self._all()
+        results = await asyncio.gather(*(p.call("stop") for p in peers), return_exceptions=True)
+        for peer in peers:
             peer.kill()
-        return {p: (r if not isinstance(r, BaseException) else {"error": repr(r)})
-                for p, r in zip(self.peers, results)}
+        return {f"{p.partition}/{p.slot}": (r if not isinstance(r, BaseException)
+                                            else {"error": repr(r)})
+                for p, r in zip(peers, results)}
+
+
+def alive_nodes() -> set[str]:
+    """Nodes that can host partition actors: alive and with CPU to give."""
+    import ray
+
+    return {n["NodeID"] for n in ray.nodes()
+            if n["Alive"] and n.get("Resources", {}).get("CPU", 0) > 0}
 
 
 async def prepare_topics(spec: AppSpec) -> int:

@@ -23,8 +23,9 @@ from aiokafka import TopicPartition
 
 from actors import kafka_io
 from actors.closes import CloseDispatcher
-from actors.lifecycle import PartitionState, Lifecycle
+from actors.lifecycle import Lifecycle, PartitionState
 from actors.recovery import recover_tables
+from actors.standby import ChangelogTail
 from actors.stores import open_store
 from actors.table_core import TablePartition
 from cluster import context
@@ -83,11 +84,13 @@ class AgentRunner:
 
 
 class PartitionRuntime:
-    def __init__(self, spec: AppSpec, partition: int, role: str = "active") -> None:
+    def __init__(self, spec: AppSpec, partition: int, role: str = "active", slot: int = 0) -> None:
         self.spec = spec
         self.config = spec.config
         self.partition = partition
         self.role = role
+        self.slot = slot
+        self.tail: ChangelogTail | None = None
         self.lifecycle = Lifecycle()
         self.bootstrap = self.config.bootstrap
         self.cores: dict[str, TablePartition] = {}
@@ -108,9 +111,33 @@ class PartitionRuntime:
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
+        """Opens and recovers the stores, then tails the changelog (standby) or consumes (active)."""
         self.lifecycle.to(PartitionState.RESTORING)
         self._open_stores()
         self.recovery = await recover_tables(self)
+        if self.role == "standby":
+            self.tail = ChangelogTail(self)
+            await self.tail.start()
+            self.lifecycle.to(PartitionState.STANDBY)
+            return {"partition": self.partition, "role": self.role, "recovery": self.recovery}
+        return await self._activate()
+
+    async def promote(self) -> dict[str, Any]:
+        """Standby to active: stop tailing, read the rest of the changelog, consume sources."""
+        if self.role == "active":
+            return {"partition": self.partition, "role": self.role, "recovery": self.recovery}
+        started = time.monotonic()
+        self.lifecycle.to(PartitionState.RESTORING)
+        if self.tail is not None:
+            await self.tail.stop()
+            self.tail = None
+        self.recovery = await recover_tables(self)
+        self.role = "active"
+        info = await self._activate()
+        info["promotion_seconds"] = round(time.monotonic() - started, 3)
+        return info
+
+    async def _activate(self) -> dict[str, Any]:
         context.bind(self.binding)
         self.producer = kafka_io.producer(self.bootstrap)
         await kafka_io.start_client(self.producer, self.bootstrap, self.config.broker_timeout)
@@ -135,14 +162,15 @@ class PartitionRuntime:
                 self.committed[tp] = committed
         self.lifecycle.to(PartitionState.ACTIVE)
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
-        return {"partition": self.partition, "recovery": self.recovery}
+        return {"partition": self.partition, "role": self.role, "recovery": self.recovery}
 
     def _open_stores(self) -> None:
         for name, table in self.spec.tables.items():
             url = self.spec.store_url(table)
             path = None
             if not url.startswith("memory"):
-                path = os.path.join(self.config.data_dir, self.config.app, name, f"p{self.partition}")
+                path = os.path.join(self.config.data_dir, self.config.app, name,
+                                    f"p{self.partition}" + (f"-{self.slot}" if self.slot else ""))
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             store = open_store(url, path)
             self.cores[name] = TablePartition(
@@ -155,6 +183,8 @@ class PartitionRuntime:
             return self.stats()
         self.lifecycle.to(PartitionState.STOPPING)
         self._stopping = True
+        if self.tail is not None:
+            await self.tail.stop()
         if self._loop_task is not None:
             try:
                 await asyncio.wait_for(self._loop_task, 30)
@@ -383,20 +413,31 @@ class PartitionRuntime:
         return self.table_get(table, (key, r))
 
     # -- progress and stats -----------------------------------------------------------
+    def notify_changelog(self, table: str, records: list[Any]) -> None:
+        """Hook for records applied from the changelog (recovery and standby)."""
+
     async def progress(self) -> dict[str, Any]:
-        """Lag by committed offsets: zero only once every fetched event is committed."""
+        """Lag by committed offsets: zero only once every fetched event is committed.
+
+        A standby reports how far its stores are behind the changelogs instead.
+        """
+        base = {"partition": self.partition, "role": self.role, "slot": self.slot,
+                "state": self.lifecycle.state.value, "node_id": _node_id(), "error": self.error}
+        if self.tail is not None:
+            lag = await self.tail.lag()
+            return {**base, "lag": {}, "total_lag": 0, "changelog_lag": lag,
+                    "in_flight_closes": 0, "error": self.error or self.tail.error}
         tps = list(self.consumer.assignment()) if hasattr(self, "consumer") else []
         ends = await self.consumer.end_offsets(tps) if tps else {}
         lag = {f"{tp.topic}/{tp.partition}": ends[tp] - self.committed.get(tp, 0) for tp in tps}
-        return {"partition": self.partition, "state": self.lifecycle.state.value,
-                "lag": lag, "total_lag": sum(lag.values()),
-                "in_flight_closes": self.closer.in_flight if hasattr(self, "closer") else 0,
-                "error": self.error}
+        return {**base, "lag": lag, "total_lag": sum(lag.values()),
+                "in_flight_closes": self.closer.in_flight if hasattr(self, "closer") else 0}
 
     def stats(self) -> dict[str, Any]:
         return {
             "partition": self.partition,
             "role": self.role,
+            "slot": self.slot,
             "state": self.lifecycle.state.value,
             "pid": os.getpid(),
             "node_id": _node_id(),

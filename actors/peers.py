@@ -13,13 +13,19 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from actors.planner import Replica
+
 
 @dataclass
 class PartitionPeer:
     partition: int
     name: str
     handle: Any
+    role: str = "active"
+    slot: int = 0
+    avoid_node: str | None = None
     node_id: str | None = None
+    lag: int = 0
     started: bool = False
     failures: int = 0
     restarts: int = 0
@@ -30,6 +36,13 @@ class PartitionPeer:
         self.info = await asyncio.wait_for(self.handle.start.remote(), timeout)
         self.started = True
         return self.info
+
+    async def refresh(self) -> None:
+        progress = await self.call("progress", timeout=30)
+        self.node_id = progress.get("node_id")
+
+    def replica(self, healthy: bool) -> Replica:
+        return Replica(self.slot, self.node_id, healthy, self.lag)
 
     async def healthy(self, timeout: float = 5.0) -> bool:
         """False when the actor is dead or its loop failed; slow answers are not death."""
@@ -42,6 +55,8 @@ class PartitionPeer:
             self.failures += 1
             return self.failures < 6
         self.failures = 0
+        self.lag = progress.get("changelog_lag", 0)
+        self.node_id = progress.get("node_id", self.node_id)
         if progress.get("error"):
             self.last_error = progress["error"]
             return False

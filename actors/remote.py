@@ -26,12 +26,15 @@ def _setup_logging() -> None:
 
 
 class PartitionActor:
-    def __init__(self, spec_bytes: bytes, partition: int) -> None:
+    def __init__(self, spec_bytes: bytes, partition: int, role: str, slot: int) -> None:
         _setup_logging()
-        self.runtime = PartitionRuntime(cloudpickle.loads(spec_bytes), partition)
+        self.runtime = PartitionRuntime(cloudpickle.loads(spec_bytes), partition, role, slot)
 
     async def start(self) -> dict[str, Any]:
         return await self.runtime.start()
+
+    async def promote(self) -> dict[str, Any]:
+        return await self.runtime.promote()
 
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()
@@ -60,12 +63,17 @@ class PartitionActor:
         return os.getpid()
 
 
-def create_partition_actor(name: str, config: AppConfig, spec_bytes: bytes, partition: int) -> Any:
+def create_partition_actor(config: AppConfig, spec_bytes: bytes, partition: int, role: str,
+                           slot: int, avoid_node: str | None = None) -> Any:
+    """A partition actor; `avoid_node` keeps a standby off its active's node."""
+    options: dict[str, Any] = {}
+    if avoid_node is not None:
+        options["label_selector"] = {"ray.io/node-id": f"!{avoid_node}"}
     return (
         ray.remote(PartitionActor)
-        .options(name=name, namespace=config.namespace, num_cpus=config.actor_cpus,
-                 max_restarts=0, max_concurrency=1000)
-        .remote(spec_bytes, partition)
+        .options(name=config.partition_actor_name(partition, slot), namespace=config.namespace,
+                 num_cpus=config.actor_cpus, max_restarts=0, max_concurrency=1000, **options)
+        .remote(spec_bytes, partition, role, slot)
     )
 
 
@@ -86,17 +94,29 @@ class Coordinator:
     async def stats(self) -> dict[str, Any]:
         return await self.runtime.stats()
 
+    async def replicas(self) -> list[dict[str, Any]]:
+        return await self.runtime.replicas()
+
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()
 
     async def spec(self) -> bytes:
         return self.runtime.spec_bytes
 
+    async def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
 
 def create_coordinator(config: AppConfig, spec_bytes: bytes) -> Any:
+    """On the driver's node (the head under `ray job submit`): nodes the autoscaler
+    removes, or that fail, must not take the coordinator with them."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
     return (
         ray.remote(Coordinator)
         .options(name=config.coordinator_name, namespace=config.namespace, num_cpus=0,
-                 max_restarts=0, max_concurrency=1000)
+                 max_restarts=0, max_concurrency=1000,
+                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
         .remote(spec_bytes)
     )

@@ -158,6 +158,18 @@ class Cluster:
 
         return ray.get(self.coordinator.stats.remote(), timeout=60)
 
+    def owner(self, partition: int) -> Any:
+        """The actor handle serving `partition` now (tests, tools)."""
+        import ray
+
+        return ray.get(self.coordinator.assignment.remote(), timeout=60)["owners"][partition]
+
+    def replicas(self) -> list[dict[str, Any]]:
+        """Every active and standby replica: partition, slot, role, node, lag."""
+        import ray
+
+        return ray.get(self.coordinator.replicas.remote(), timeout=60)
+
     def progress(self) -> list[dict[str, Any]]:
         import ray
 

@@ -22,7 +22,9 @@ class AppConfig:
     broker: str = "kafka://127.0.0.1:9092"
     store: str = "memory://"
     processing_guarantee: str = "at_least_once"
-    standby_replicas: int = 0
+    standby_replicas: int | None = None  # None: 1 on a multi-node cluster, else 0
+    recovery_buffer_size: int = 50_000
+    standby_buffer_size: int = 10_000
     dead_letter_topic: str | None = None
     data_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "raytables"))
     namespace: str = "raytables"
@@ -55,8 +57,9 @@ class AppConfig:
     def coordinator_name(self) -> str:
         return f"{self.app}/coordinator"
 
-    def partition_actor_name(self, partition: int, role: str = "active") -> str:
-        return f"{self.app}/partition/p{partition}/{role}"
+    def partition_actor_name(self, partition: int, slot: int) -> str:
+        """`app/partition/p7/slot1`: the role (active, standby) is the coordinator's to say."""
+        return f"{self.app}/partition/p{partition}/slot{slot}"
 
 
 @dataclass

@@ -46,11 +46,11 @@ def test_killed_partition_actor_is_restarted_with_its_state(bootstrap, ray_local
     try:
         src.send_many(events(0, 500))
         app.wait_idle()
-        victim = ray.get_actor(f"{app.config.app}/partition/p0/active", namespace="raytables")
+        victim = app.owner(0)
         old_pid = ray.get(victim.pid.remote())
         ray.kill(victim, no_restart=True)
         wait_for(lambda: app.stats()["restarts"][0] == 1, what="partition 0 restarted")
-        new = ray.get_actor(f"{app.config.app}/partition/p0/active", namespace="raytables")
+        new = app.owner(0)
         assert ray.get(new.pid.remote()) != old_pid
         restored = app.stats()["partitions"][0]["recovery"]
         src.send_many(events(500, 1000))

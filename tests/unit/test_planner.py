@@ -1,0 +1,61 @@
+"""The coordinator's planner: invariants over arbitrary observed states."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors.planner import PartitionView, Replica, plan
+
+nodes = st.sampled_from(["n1", "n2", "n3"])
+replica = st.builds(Replica, slot=st.integers(0, 5), node=nodes, healthy=st.booleans(),
+                    lag=st.integers(0, 100))
+
+
+@st.composite
+def views(draw):
+    out = {}
+    for p in range(draw(st.integers(1, 4))):
+        reps = draw(st.lists(replica, max_size=4, unique_by=lambda r: r.slot))
+        active = reps[0] if reps and draw(st.booleans()) else None
+        out[p] = PartitionView(active, reps[1:] if active else reps)
+    return out
+
+
+@given(views(), st.integers(0, 2), st.sets(nodes, min_size=1))
+def test_every_partition_ends_with_one_active_and_the_wanted_standbys(vs, wanted, alive):
+    actions = plan(vs, wanted, alive)
+    for p, view in vs.items():
+        mine = [a for a in actions if a.partition == p]
+        healthy_standbys = [s for s in view.standbys if s.healthy]
+        active_ok = view.active is not None and view.active.healthy
+        new_active = [a for a in mine if a.kind in ("promote", "create_active")]
+        assert len(new_active) == (0 if active_ok else 1)
+        promoted = [a for a in mine if a.kind == "promote"]
+        if not active_ok and healthy_standbys:
+            best = min(healthy_standbys, key=lambda r: (r.lag, r.slot))
+            assert promoted and promoted[0].slot == best.slot  # most caught up
+        standbys_after = len(healthy_standbys) - len(promoted) + sum(
+            a.kind == "create_standby" for a in mine)
+        assert standbys_after == max(wanted, len(healthy_standbys) - len(promoted))
+        # every dead replica is dropped, every new slot is unused by a live replica
+        dead = {r.slot for r in [view.active, *view.standbys] if r is not None and not r.healthy}
+        assert {a.slot for a in mine if a.kind == "drop"} == dead
+        live = {r.slot for r in [view.active, *view.standbys] if r is not None and r.healthy}
+        created = [a.slot for a in mine if a.kind.startswith("create")]
+        assert len(set(created)) == len(created) and not set(created) & live
+
+
+def test_standby_avoids_the_active_node_when_another_exists():
+    view = {0: PartitionView(Replica(0, "n1"), [])}
+    [action] = plan(view, 1, {"n1", "n2"})
+    assert (action.kind, action.avoid_node) == ("create_standby", "n1")
+    [action] = plan(view, 1, {"n1"})
+    assert action.avoid_node is None
+
+
+def test_dead_active_is_replaced_by_the_least_lagging_standby():
+    view = {0: PartitionView(Replica(0, "n1", healthy=False),
+                             [Replica(1, "n2", lag=9), Replica(2, "n3", lag=2)])}
+    actions = plan(view, 1, {"n2", "n3"})
+    assert [(a.kind, a.slot) for a in actions] == [("drop", 0), ("promote", 2)]
