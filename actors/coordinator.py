@@ -39,6 +39,7 @@ class CoordinatorRuntime:
         self.events: list[dict[str, Any]] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._starting: list[PartitionPeer] = []
 
     def _record(self, kind: str, **details: Any) -> None:
         entry = {"at": time.time(), "event": kind, **details}
@@ -82,6 +83,7 @@ class CoordinatorRuntime:
         wanted = self.config.standby_replicas
         self.standbys_wanted = (1 if len(nodes) > 1 else 0) if wanted is None else wanted
         peers = [self._create(p, "active", 0) for p in range(self.spec.partitions)]
+        self._starting = peers
         results = await asyncio.gather(*(peer.start(self.config.start_timeout) for peer in peers),
                                        return_exceptions=True)
         failed = {peer.partition: r for peer, r in zip(peers, results)
@@ -98,6 +100,7 @@ class CoordinatorRuntime:
             await peer.refresh()
             self.actives[peer.partition] = peer
             self.standbys[peer.partition] = []
+        self._starting = []
         self.version += 1
         self._record("assigned", partitions=self.spec.partitions, standbys=self.standbys_wanted)
         await self.reconcile()  # standbys
@@ -212,6 +215,13 @@ class CoordinatorRuntime:
     def _all(self) -> list[PartitionPeer]:
         return [*self.actives.values(), *(s for ss in self.standbys.values() for s in ss)]
 
+    async def recovery_progress(self) -> list[dict[str, Any]]:
+        """Each starting partition's changelog replay: records done/total, rate, eta."""
+        peers = self._starting or list(self.actives.values())
+        results = await asyncio.gather(*(p.call("recovery_status", timeout=5) for p in peers),
+                                       return_exceptions=True)
+        return [r for r in results if isinstance(r, dict)]
+
     async def progress(self) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(p.call("progress") for p in self.actives.values())))
 
@@ -248,9 +258,23 @@ class CoordinatorRuntime:
         results = await asyncio.gather(*(p.call("stop") for p in peers), return_exceptions=True)
         for peer in peers:
             peer.kill()
+        for peer in peers:
+            await _name_free(peer.name, self.config.namespace)
         return {f"{p.partition}/{p.slot}": (r if not isinstance(r, BaseException)
                                             else {"error": repr(r)})
                 for p, r in zip(peers, results)}
+
+
+async def _name_free(name: str, namespace: str, timeout: float = 30.0) -> None:
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        await asyncio.sleep(0.05)
 
 
 def alive_nodes() -> set[str]:

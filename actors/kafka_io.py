@@ -95,14 +95,50 @@ async def ensure_topics(bootstrap: str, wants: list[TopicWant], timeout: float =
                     raise ConfigError(f"{w.role} topic {w.name!r} does not exist and its "
                                       f"partition count is unknown: pass partitions=")
                 try:
-                    await admin.create_topics([NewTopic(w.name, w.partitions, 1,
-                                                        topic_configs=dict(w.configs))])
+                    response = await admin.create_topics([NewTopic(w.name, w.partitions, 1,
+                                                                   topic_configs=dict(w.configs))])
                 except TopicAlreadyExistsError:
-                    pass
+                    continue
+                for result in response.topic_errors:
+                    name, code, message = result[0], result[1], result[2] if len(result) > 2 else ""
+                    if code not in (0, TopicAlreadyExistsError.errno):
+                        raise ConfigError(
+                            f"the broker refused to create {w.role} topic {name!r} with "
+                            f"{w.partitions} partitions and configs {dict(w.configs)}: error "
+                            f"{code} {message or ''}".rstrip())
                 counts[w.name] = w.partitions
+            await _wait_for_leaders(admin, [w.name for w in missing], timeout)
         finally:
             await admin.close()
     return counts
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float) -> None:
+    """New topics answer offset requests only once each partition has a leader."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        meta = await admin.describe_topics(names)
+        if all(m["error_code"] == 0 and m["partitions"]
+               and all(p["leader"] >= 0 for p in m["partitions"]) for m in meta):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise ConfigError(f"topics {names} have no partition leaders after {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+async def offsets(consumer: AIOKafkaConsumer, tps: list[Any], which: str,
+                  timeout: float = 30.0) -> dict[Any, int]:
+    """end_offsets / beginning_offsets, retried while metadata is still settling."""
+    from aiokafka.errors import KafkaTimeoutError, StaleMetadata
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await getattr(consumer, which)(tps)
+        except (StaleMetadata, KafkaTimeoutError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def producer(bootstrap: str, **kwargs: Any) -> AIOKafkaProducer:

@@ -70,8 +70,8 @@ async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str,
     try:
         tps = {TopicPartition(tables[name].changelog, runtime.partition): name for name in cores}
         consumer.assign(list(tps))
-        ends = await consumer.end_offsets(list(tps))
-        begins = await consumer.beginning_offsets(list(tps))
+        ends = await kafka_io.offsets(consumer, list(tps), "end_offsets")
+        begins = await kafka_io.offsets(consumer, list(tps), "beginning_offsets")
         plans: dict[TopicPartition, TableRecovery] = {}
         for tp, name in tps.items():
             core = cores[name]
@@ -82,12 +82,13 @@ async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str,
                 consumer.seek(tp, p.start)
         active = {tp for tp, p in plans.items() if p.needs_recovery}
         total = sum(p.total for p in plans.values())
-        runtime.recovery = {"total": total, "done": 0, "rate": 0.0, "eta": None}
+        runtime.recovery = {"total": total, "done": 0, "rate": 0.0, "eta": None, "active": True}
         if not active:
             consumer.pause(*tps)
-        last_progress = time.monotonic()
+        last_progress = last_log = time.monotonic()
         while active:
-            batch = await consumer.getmany(*active, timeout_ms=200, max_records=50_000)
+            batch = await consumer.getmany(*active, timeout_ms=200,
+                                           max_records=runtime.config.recovery_buffer_size)
             for tp, records in batch.items():
                 p = plans[tp]
                 kept = [r for r in records if r.offset < p.end]
@@ -104,6 +105,11 @@ async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str,
             rate = done / elapsed
             runtime.recovery = {"total": total, "done": done, "rate": rate,
                                 "eta": (total - done) / rate if rate else None}
+            if time.monotonic() - last_log > 2:
+                last_log = time.monotonic()
+                log.info("partition %d recovering: %d/%d changelog records (%.0f/s, %.0fs left)",
+                         runtime.partition, done, total, rate,
+                         (total - done) / rate if rate else float("nan"))
             if time.monotonic() - last_progress > stall_timeout:
                 stuck = {f"{tp.topic}/{tp.partition}": (await consumer.position(tp), plans[tp].end)
                          for tp in active}
@@ -112,6 +118,7 @@ async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str,
         elapsed = time.monotonic() - started
         records = sum(p.done for p in plans.values())
         report = {
+            "total": total, "done": records, "active": False,
             "records": records, "seconds": round(elapsed, 3),
             "rate": records / elapsed if elapsed > 0 else 0.0,
             "tables": {p.table: {"from": p.start, "to": p.end, "records": p.done}
@@ -128,5 +135,16 @@ async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str,
         if newest is not None:
             runtime.binding.stream_time = max(runtime.binding.stream_time, newest)
             runtime._clock = (runtime.binding.stream_time, time.time())
-    await asyncio.sleep(0)
+    await run_recover_callbacks(runtime)
     return report
+
+
+async def run_recover_callbacks(runtime: Any) -> None:
+    """`on_recover` / `recover_callbacks` of each table, awaited after its recovery."""
+    import inspect
+
+    for name, table in runtime.spec.tables.items():
+        for callback in table.recover_callbacks:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result

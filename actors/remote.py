@@ -36,6 +36,9 @@ class PartitionActor:
     async def promote(self) -> dict[str, Any]:
         return await self.runtime.promote()
 
+    async def recovery_status(self) -> dict[str, Any]:
+        return dict(self.runtime.recovery, partition=self.runtime.partition)
+
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()
 
@@ -96,6 +99,9 @@ class Coordinator:
 
     async def replicas(self) -> list[dict[str, Any]]:
         return await self.runtime.replicas()
+
+    async def recovery_progress(self) -> list[dict[str, Any]]:
+        return await self.runtime.recovery_progress()
 
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()

@@ -37,7 +37,7 @@ class ChangelogTail:
         if not self._tps:
             return
         self.consumer.assign(list(self._tps))
-        begins = await self.consumer.beginning_offsets(list(self._tps))
+        begins = await kafka_io.offsets(self.consumer, list(self._tps), "beginning_offsets")
         for tp, name in self._tps.items():
             stored = rt.cores[name].changelog_offset
             self.consumer.seek(tp, begins[tp] if stored is None else max(stored + 1, begins[tp]))

@@ -79,6 +79,8 @@ class Cluster:
               changelog_topic: str | None = None, help: str = "",
               extra_topic_configs: dict[str, str] | None = None,
               on_window_close: Callable[..., Any] | None = None,
+              on_recover: Callable[[], Any] | None = None,
+              recover_callbacks: list[Callable[[], Any]] | None = None,
               **unsupported: Any) -> Any:
         """Faust's `app.Table(name, default=...)`; `.tumbling(...)` etc. make it windowed."""
         if unsupported:
@@ -90,7 +92,8 @@ class Cluster:
             app=self.config.app, name=name, default=default, window=window, key_index=key_index,
             value_type=value_type, key_type=key_type, store=store, partitions=partitions,
             changelog_topic=changelog_topic, help=help,
-            extra_topic_configs=dict(extra_topic_configs or {}), on_window_close=on_window_close)
+            extra_topic_configs=dict(extra_topic_configs or {}), on_window_close=on_window_close,
+            recover_callbacks=[*(recover_callbacks or []), *([on_recover] if on_recover else [])])
         self.tables[name] = spec
         return WindowWrapper(spec) if window is not None else Table(spec)
 
@@ -138,9 +141,12 @@ class Cluster:
         spec_bytes = cloudpickle.dumps(self.spec())
         coordinator = create_coordinator(self.config, spec_bytes)
         try:
-            assignment = ray.get(coordinator.start.remote(), timeout=self.config.start_timeout + 30)
+            started = coordinator.start.remote()
+            show_recovery_progress(coordinator, started, self.config.start_timeout + 30)
+            assignment = ray.get(started, timeout=self.config.start_timeout + 30)
         except BaseException:
             ray.kill(coordinator)
+            _wait_name_free(self.config.coordinator_name, self.config.namespace)
             raise
         self._coordinator = coordinator
         log.info("app %s serving %d partitions", self.config.app, assignment["partitions"])
@@ -206,6 +212,7 @@ class Cluster:
         finally:
             ray.kill(self._coordinator)
             self._coordinator = None
+            _wait_name_free(self.config.coordinator_name, self.config.namespace)
             self._stopped.set()
 
     def run(self) -> None:
@@ -218,6 +225,51 @@ class Cluster:
                 pass
         finally:
             self.stop()
+
+
+def _wait_name_free(name: str, namespace: str, timeout: float = 30.0) -> None:
+    """A killed named actor keeps its name for a moment; the next start needs it."""
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.05)
+
+
+def show_recovery_progress(coordinator: Any, started: Any, timeout: float) -> None:
+    """A console progress bar while partitions replay their changelogs; never a silent wait."""
+    import ray
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    deadline = time.monotonic() + timeout
+    progress = None
+    task = None
+    try:
+        while time.monotonic() < deadline:
+            ready, _ = ray.wait([started], timeout=0.5)
+            if ready:
+                return
+            try:
+                status = ray.get(coordinator.recovery_progress.remote(), timeout=5)
+            except Exception:  # noqa: BLE001 - progress is best effort
+                continue
+            total = sum(s.get("total", 0) for s in status)
+            done = sum(s.get("done", 0) for s in status)
+            if total and progress is None:
+                progress = Progress(TextColumn("recovering tables"), BarColumn(),
+                                    TextColumn("{task.completed:,.0f}/{task.total:,.0f} records"),
+                                    TimeRemainingColumn(), transient=True)
+                progress.start()
+                task = progress.add_task("recovery", total=total)
+            if progress is not None and task is not None:
+                progress.update(task, completed=done, total=max(total, done))
+    finally:
+        if progress is not None:
+            progress.stop()
 
 
 def connect(app: str, *, namespace: str = "raytables", address: str | None = None) -> Cluster:

@@ -45,6 +45,7 @@ class TableSpec:
     extra_topic_configs: dict[str, str] = field(default_factory=dict)
     on_window_close: Callable[..., Any] | None = None
     close_options: dict[str, Any] = field(default_factory=dict)
+    recover_callbacks: list[Callable[[], Any]] = field(default_factory=list)
 
     @property
     def changelog(self) -> str:
@@ -106,6 +107,11 @@ class _Handle:
     def _local(self) -> Any:
         binding = context.local()
         return None if binding is None else binding.table(self.spec.name)
+
+    def on_recover(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """Decorator: `fn()` (sync or async) runs in the partition actor after each recovery."""
+        self.spec.recover_callbacks.append(fn)
+        return fn
 
     def on_window_close(self, fn: Callable[..., Any] | None = None, **task_options: Any) -> Any:
         """Decorator: `fn(key, value)` runs as a Ray task when a window closes."""
