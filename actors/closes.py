@@ -58,6 +58,7 @@ class CloseDispatcher:
         self._in_flight: dict[asyncio.Future[Any], tuple[Any, ClosedWindow]] = {}
         self.counts = {"dispatched": 0, "succeeded": 0, "failed": 0}
         self.failures: list[dict[str, Any]] = []
+        self._fn_refs: dict[str, Any] = {}  # each callback pickled once, not per close
 
     @property
     def in_flight(self) -> int:
@@ -69,9 +70,11 @@ class CloseDispatcher:
         options = {**self.config.close_task_options, **table.close_options}
         retries = options.pop("retries", self.config.close_retries)
         backoff = options.pop("backoff", 0.2)
+        fn = self._fn_refs.get(table.name)
+        if fn is None:
+            fn = self._fn_refs[table.name] = ray.put(table.on_window_close)
         ref = _remote_close.options(max_retries=3, **options).remote(
-            table.on_window_close, (closed.key, closed.range), closed.value, closed.close_id,
-            retries, backoff)
+            fn, (closed.key, closed.range), closed.value, closed.close_id, retries, backoff)
         fut = asyncio.wrap_future(ref.future())
         self._in_flight[fut] = (table, closed)
         self.counts["dispatched"] += 1

@@ -123,6 +123,6 @@ def create_coordinator(config: AppConfig, spec_bytes: bytes) -> Any:
         ray.remote(Coordinator)
         .options(name=config.coordinator_name, namespace=config.namespace, num_cpus=0,
                  max_restarts=0, max_concurrency=1000,
-                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
+                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
         .remote(spec_bytes)
     )

@@ -48,7 +48,13 @@ class RayHead:
             [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
              "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
              "--include-dashboard", "true", "--temp-dir", self.temp_dir,
-             "--num-cpus", str(self.num_cpus), "--disable-usage-stats"],
+             "--num-cpus", str(self.num_cpus), "--disable-usage-stats",
+             # every agent port of our own: the defaults (e.g. 52365) may be held by
+             # the session's local Ray, and its job agent would then never come up
+             "--dashboard-agent-listen-port", str(free_port()),
+             "--dashboard-agent-grpc-port", str(free_port()),
+             "--runtime-env-agent-port", str(free_port()),
+             "--metrics-export-port", str(free_port())],
             env=self.env, check=True, capture_output=True, text=True, timeout=180)
 
     def processes(self) -> list[psutil.Process]:
