@@ -325,6 +325,9 @@ async def prepare_topics(spec: AppSpec) -> int:
                 f"table {table.name!r} declares partitions={table.partitions} but its source "
                 f"topics have {n}: tables are co-partitioned with their sources")
     wants = [TopicWant(name, counts[name], sources[name].config, "source") for name in sources]
+    # topics agents send to: created with their declared partition count, or must exist
+    wants += [TopicWant(t.name, t.partitions, t.config, "output") for t in spec.topics.values()
+              if t.name not in sources]
     wants += [TopicWant(t.changelog, n, t.topic_configs(), "changelog")
               for t in spec.tables.values()]
     wants += [TopicWant(rp, n, {}, "repartition") for a in spec.agents

@@ -39,6 +39,10 @@ from cluster.streams import Stream
 log = logging.getLogger("raytables.partition")
 
 
+class PartitionFenced(RuntimeError):
+    """A newer incarnation of this partition took over its transactional id."""
+
+
 @dataclass
 class Route:
     """What to do with records of one assigned topic partition."""
@@ -91,6 +95,7 @@ class PartitionRuntime:
         self.role = role
         self.slot = slot
         self.tail: ChangelogTail | None = None
+        self.eos = self.config.processing_guarantee == "exactly_once"
         self.lifecycle = Lifecycle()
         self.bootstrap = self.config.bootstrap
         self.cores: dict[str, TablePartition] = {}
@@ -139,7 +144,13 @@ class PartitionRuntime:
 
     async def _activate(self) -> dict[str, Any]:
         context.bind(self.binding)
-        self.producer = kafka_io.producer(self.bootstrap)
+        if self.eos:
+            # the same id for every incarnation of partition p: starting it fences the
+            # previous producer, even one still running on an unreachable node
+            self.producer = kafka_io.producer(
+                self.bootstrap, transactional_id=self.transactional_id, enable_idempotence=True)
+        else:
+            self.producer = kafka_io.producer(self.bootstrap)
         await kafka_io.start_client(self.producer, self.bootstrap, self.config.broker_timeout)
         self.consumer = kafka_io.consumer(
             self.bootstrap, group_id=self.config.app,
@@ -309,8 +320,38 @@ class PartitionRuntime:
                 else:
                     await self.closer.dispatch(table, closed)
 
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.config.app}-p{self.partition}"
+
     async def _flush(self, offsets: dict[TopicPartition, int]) -> None:
-        """Changelogs and agent output in producer batches; offsets only after the acks."""
+        """Changelogs and agent output in producer batches; offsets only after the acks.
+
+        Under exactly_once the batch's changelog records, output records and
+        source offsets commit in one Kafka transaction; any failure in it is
+        fatal for this actor (its in-memory state is ahead of what committed),
+        so it stops and its successor recovers the committed state.
+        """
+        if not self.eos:
+            return await self._write_batch(offsets)
+        from aiokafka.errors import ProducerFenced
+
+        try:
+            await self.producer.begin_transaction()
+            await self._write_batch(offsets)
+        except ProducerFenced as exc:
+            self.counters["fenced"] += 1
+            raise PartitionFenced(
+                f"partition {self.partition}: producer {self.transactional_id!r} was fenced by a "
+                f"newer incarnation; this actor stops without committing ({exc!r})") from None
+        except BaseException:
+            try:
+                await self.producer.abort_transaction()
+            except Exception:  # noqa: BLE001 - the producer may be unusable by now
+                pass
+            raise
+
+    async def _write_batch(self, offsets: dict[TopicPartition, int]) -> None:
         pending = []
         for name, core in self.cores.items():
             records = core.flush()
@@ -332,16 +373,26 @@ class PartitionRuntime:
             for (topic, part), items in by_dest.items():
                 out_futures.extend(await self._send(topic, part, items))
             self.counters["records_sent"] += len(outbox)
+        persisted = []
         for core, records, sent in pending:
             metas = await asyncio.gather(*(fut for fut, _ in sent))
             last = max(meta.offset + count - 1 for meta, (_, count) in zip(metas, sent))
-            core.commit(records, last)
+            if self.eos:  # the store may only hold what the transaction commits
+                persisted.append((core, records, last))
+            else:
+                core.commit(records, last)
             self.counters["changelog_records"] += len(records)
         if out_futures:
             await asyncio.gather(*(fut for fut, _ in out_futures))
-        if offsets:
+        if self.eos:
+            if offsets:
+                await self.producer.send_offsets_to_transaction(offsets, self.config.app)
+            await self.producer.commit_transaction()
+            for core, records, last in persisted:
+                core.commit(records, last)
+        elif offsets:
             await self.consumer.commit(offsets)
-            self.committed.update(offsets)
+        self.committed.update(offsets)
 
     async def _send(self, topic: str, partition: int,
                     items: list[tuple[Any, ...]]) -> list[tuple[asyncio.Future[Any], int]]:
@@ -447,7 +498,7 @@ class PartitionRuntime:
             "counters": dict(self.counters),
             "bad_samples": list(self.bad_samples[-10:]),
             "stream_time": self.binding.stream_time,
-            "tables": {
+            "tables": {} if self.lifecycle.state == PartitionState.CLOSED else {
                 name: {"keys": len(core.store), "open_windows": core.open_window_count(),
                        "late_events": core.late_events,
                        "last_closed_window": core.last_closed_window,

@@ -56,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         if "ceiling" not in skip:
             peer("ceiling", "memory", args.events)
         init_local_ray()
-        for store in ("memory://", "rocksdb://"):
+        for store, guarantee in (("memory://", "at_least_once"), ("rocksdb://", "at_least_once"),
+                                 ("rocksdb://", "exactly_once")):
             spec = topic(args.events)
             r = raytables_peer.run(b, spec["topic"], args.events, store, tempfile.mkdtemp(),
-                                   check=spec)
+                                   check=spec, guarantee=guarantee)
             r["ok"] = r.pop("check")["ok"]
             results.append(r)
             print(json.dumps(r), flush=True)
