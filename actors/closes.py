@@ -24,8 +24,30 @@ log = logging.getLogger("raytables.closes")
 
 
 def run_close(fn: Any, key: Any, value: Any, close_id: tuple[Any, ...], retries: int,
-              backoff: float) -> dict[str, Any]:
-    """Body of the close task: the user's `fn(key, value)`, retried with backoff."""
+              backoff: float, trace: tuple[Any, str, bytes | None] | None = None) -> dict[str, Any]:
+    """Body of the close task: the user's `fn(key, value)`, retried with backoff.
+
+    `trace` is (tracing settings, app, traceparent of the span that closed the
+    window): the task's span continues that trace in this process.
+    """
+    if trace is None or trace[0] is None:
+        return _call_close(fn, key, value, close_id, retries, backoff)
+    from cluster import tracing
+
+    settings, app, parent = trace
+    tracing.configure(settings, app, "close-task")
+    attrs = {"raytables.table": str(close_id[0]), "raytables.window.start": close_id[2],
+             "raytables.window.end": close_id[3]}
+    with tracing.span("window.close", attrs, parent=tracing.context_from_traceparent(parent)) as s:
+        result = _call_close(fn, key, value, close_id, retries, backoff)
+        if s is not None and not result["ok"]:
+            s.set_status(tracing.Status(tracing.StatusCode.ERROR, str(result.get("error"))))
+    tracing.flush(2000)
+    return result
+
+
+def _call_close(fn: Any, key: Any, value: Any, close_id: tuple[Any, ...], retries: int,
+                backoff: float) -> dict[str, Any]:
     params = inspect.signature(fn).parameters
     pass_id = "close_id" in params
     error = None
@@ -73,8 +95,16 @@ class CloseDispatcher:
         fn = self._fn_refs.get(table.name)
         if fn is None:
             fn = self._fn_refs[table.name] = ray.put(table.on_window_close)
+        trace = None
+        from cluster import tracing
+
+        if tracing.enabled():
+            with tracing.span("window.close.dispatch", {"raytables.table": table.name,
+                                                        "raytables.partition": closed.partition}):
+                trace = (self.config.tracing, self.config.app, tracing.traceparent())
         ref = _remote_close.options(max_retries=3, **options).remote(
-            fn, (closed.key, closed.range), closed.value, closed.close_id, retries, backoff)
+            fn, (closed.key, closed.range), closed.value, closed.close_id, retries, backoff,
+            trace)
         fut = asyncio.wrap_future(ref.future())
         self._in_flight[fut] = (table, closed)
         self.counts["dispatched"] += 1

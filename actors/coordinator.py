@@ -18,6 +18,7 @@ import cloudpickle
 
 from actors.peers import PartitionPeer
 from actors.planner import Action, PartitionView, plan
+from cluster import tracing
 from cluster.config import AppSpec
 
 log = logging.getLogger("raytables.coordinator")
@@ -29,6 +30,7 @@ class CoordinatorRuntime:
         self.spec: AppSpec = cloudpickle.loads(spec_bytes)
         self.config = self.spec.config
         self._factory = partition_actor_factory
+        tracing.configure(self.config.tracing, self.config.app, "coordinator")
         self.actives: dict[int, PartitionPeer] = {}
         self.standbys: dict[int, list[PartitionPeer]] = {}
         self.restarts: dict[int, int] = {}
@@ -77,6 +79,14 @@ class CoordinatorRuntime:
         """Returns once every partition has recovered and is consuming."""
         if self._loop_task is not None:
             return self.assignment()
+        with tracing.span("coordinator.assign", {"raytables.app": self.config.app}) as s:
+            result = await self._start()
+            if s is not None:
+                s.set_attribute("raytables.partitions", self.spec.partitions)
+                s.set_attribute("raytables.standbys", self.standbys_wanted)
+            return result
+
+    async def _start(self) -> dict[str, Any]:
         self.spec.partitions = await prepare_topics(self.spec)
         self.spec_bytes = cloudpickle.dumps(self.spec)
         nodes = alive_nodes()
@@ -165,7 +175,9 @@ class CoordinatorRuntime:
             assert peer is not None
             started = time.monotonic()
             try:
-                info = await peer.call("promote", timeout=self.config.start_timeout)
+                with tracing.span("failover.promote", {"raytables.partition": p,
+                                                       "raytables.slot": peer.slot}):
+                    info = await peer.call("promote", timeout=self.config.start_timeout)
             except Exception as exc:  # noqa: BLE001 - the standby died too: next round replaces it
                 peer.last_error = repr(exc)
                 self._record("promotion_failed", partition=p, slot=peer.slot, error=repr(exc))

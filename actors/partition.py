@@ -28,7 +28,7 @@ from actors.recovery import recover_tables
 from actors.standby import ChangelogTail
 from actors.stores import open_store
 from actors.table_core import TablePartition
-from cluster import context
+from cluster import context, tracing
 from cluster.agents import Agent
 from cluster.codecs import DecodeError, encode_key
 from cluster.config import AppSpec
@@ -117,6 +117,8 @@ class PartitionRuntime:
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
         """Opens and recovers the stores, then tails the changelog (standby) or consumes (active)."""
+        tracing.configure(self.config.tracing, self.config.app, f"partition-{self.role}",
+                          self.partition)
         self.lifecycle.to(PartitionState.RESTORING)
         self._open_stores()
         self.recovery = await recover_tables(self)
@@ -133,12 +135,13 @@ class PartitionRuntime:
             return {"partition": self.partition, "role": self.role, "recovery": self.recovery}
         started = time.monotonic()
         self.lifecycle.to(PartitionState.RESTORING)
-        if self.tail is not None:
-            await self.tail.stop()
-            self.tail = None
-        self.recovery = await recover_tables(self)
-        self.role = "active"
-        info = await self._activate()
+        with tracing.span("standby.promote", {"raytables.partition": self.partition}):
+            if self.tail is not None:
+                await self.tail.stop()
+                self.tail = None
+            self.recovery = await recover_tables(self)
+            self.role = "active"
+            info = await self._activate()
         info["promotion_seconds"] = round(time.monotonic() - started, 3)
         return info
 
@@ -232,6 +235,17 @@ class PartitionRuntime:
             raise
 
     async def _process(self, data: dict[TopicPartition, list[Any]]) -> None:
+        if not tracing.enabled():
+            return await self._process_batch(data)
+        parent, links = tracing.batch_parent(r.headers for rs in data.values() for r in rs)
+        attrs = {"raytables.partition": self.partition,
+                 "messaging.batch.message_count": sum(len(rs) for rs in data.values()),
+                 "messaging.kafka.topics": sorted({tp.topic for tp in data})}
+        with tracing.span("partition.batch", attrs, parent=parent, links=links,
+                          kind=tracing.SpanKind.CONSUMER):
+            await self._process_batch(data)
+
+    async def _process_batch(self, data: dict[TopicPartition, list[Any]]) -> None:
         offsets: dict[TopicPartition, int] = {}
         max_ts = self._clock[0]
         for tp, records in data.items():
@@ -296,7 +310,7 @@ class PartitionRuntime:
                                 raw[ev.offset])
                 continue
             outbox.append((route.forward_to, kb, raw[ev.offset], partition_for_bytes(kb, n),
-                           ev.timestamp, ev.headers))
+                           ev.timestamp, tracing.with_traceparent(ev.headers)))
 
     async def _idle_tick(self) -> None:
         """Stream time follows the wall clock on an idle partition, so a lone last window closes."""
@@ -332,6 +346,13 @@ class PartitionRuntime:
         fatal for this actor (its in-memory state is ahead of what committed),
         so it stops and its successor recovers the committed state.
         """
+        if not tracing.enabled():
+            return await self._commit_batch(offsets)
+        with tracing.span("partition.flush", {"raytables.partition": self.partition,
+                                              "raytables.offsets": len(offsets)}):
+            await self._commit_batch(offsets)
+
+    async def _commit_batch(self, offsets: dict[TopicPartition, int]) -> None:
         if not self.eos:
             return await self._write_batch(offsets)
         from aiokafka.errors import ProducerFenced
@@ -357,8 +378,9 @@ class PartitionRuntime:
             records = core.flush()
             if records:
                 topic = self.spec.tables[name].changelog
+                headers = tracing.with_traceparent(())
                 sent = await self._send(topic, self.partition,
-                                        [(r.key, r.value, None, ()) for r in records])
+                                        [(r.key, r.value, None, headers) for r in records])
                 pending.append((core, records, sent))
         outbox = self.binding.outbox  # type: ignore[attr-defined]
         out_futures = []

@@ -58,6 +58,17 @@ def plan(table: str, tp: TopicPartition, stored: int | None, begin: int, end: in
 
 async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str, Any]:
     """Replays every table's changelog tail into its store; returns what it did."""
+    from cluster import tracing
+
+    with tracing.span("partition.recovery", {"raytables.partition": runtime.partition}) as s:
+        report = await _recover(runtime, stall_timeout)
+        if s is not None:
+            s.set_attribute("raytables.recovery.records", report.get("records", 0))
+            s.set_attribute("raytables.recovery.seconds", report.get("seconds", 0.0))
+        return report
+
+
+async def _recover(runtime: Any, stall_timeout: float) -> dict[str, Any]:
     cores = runtime.cores
     tables = runtime.spec.tables
     if not cores:

@@ -95,6 +95,22 @@ async def produce(bootstrap: str, topic: str, keys: list[str], parts: dict[str, 
     return sent
 
 
+def warm_workers(task_cpus: float) -> None:
+    """Start the task workers the close callbacks will use, before anything is measured.
+
+    Ray starts workers on demand, two at a time here, ~1 s each on a busy
+    2-core machine: the first burst of closes would otherwise measure that.
+    """
+    import ray
+
+    @ray.remote
+    def hold() -> None:
+        time.sleep(1.0)
+
+    slots = int(ray.available_resources().get("CPU", 1) / task_cpus)
+    ray.get([hold.options(num_cpus=task_cpus).remote() for _ in range(max(1, slots))])
+
+
 def pct(xs: list[float], q: float) -> float:
     return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 1 else (xs[0] if xs else float("nan"))
 
@@ -110,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--task-cpus", type=float, default=0.25, help="num_cpus of a close task")
     parser.add_argument("--warmup", type=int, default=2, help="first windows left out of stats")
+    parser.add_argument("--dump", default=None, help="write raw (close_id, started, latency) here")
     args = parser.parse_args(argv)
 
     import ray
@@ -149,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                     windows[ev.value["k"]] += 1
 
             app.start()
+            warm_workers(args.task_cpus)
             try:
                 sent = asyncio.run(produce(kafka.bootstrap, name, keys, parts, ticks, base, step,
                                            args.speed))
@@ -164,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ray.shutdown()
 
-    lat, lat_prod, starts, tail = [], [], [], 0
+    lat, lat_prod, starts, tail, raw = [], [], [], 0, []
     for (_table, k, w_start, _end), started in closes:
         n = round((w_start - base) / args.window)
         closes_at = w_start + args.window + args.expires
@@ -178,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         lat.append(started - at)
         lat_prod.append(started - sent[tick])
+        raw.append((k, n, started, started - at, started - sent[tick]))
+    if args.dump:
+        with open(args.dump, "w") as f:
+            json.dump({"raw": raw, "marks": mark, "sent": sent}, f)
     span = max(starts) - min(starts) if len(starts) > 1 else float("nan")
     dup = len(closes) - len({c[0] for c in closes})
     failed = sum(s["closes"].get("failed", 0) for s in stats.values())

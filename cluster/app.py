@@ -137,7 +137,10 @@ class Cluster:
 
         from actors.remote import create_coordinator
 
+        from cluster import tracing
+
         ensure_ray(ray_address)
+        tracing.configure(self.config.tracing, self.config.app, "driver")
         spec_bytes = cloudpickle.dumps(self.spec())
         coordinator = create_coordinator(self.config, spec_bytes)
         try:

@@ -35,6 +35,7 @@ class AppConfig:
     max_inflight_closes: int = 64
     close_retries: int = 3
     close_task_options: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 0.1})
+    tracing: Any = None  # see cluster.tracing: True, an OTLP URL or a dict
     start_timeout: float = 120.0
     broker_timeout: float = 15.0
 
@@ -46,6 +47,9 @@ class AppConfig:
         # a laptop broker and under `ray job submit` against another one.
         self.broker = os.environ.get("RAYTABLES_BROKER", self.broker)
         self.data_dir = os.environ.get("RAYTABLES_DATA_DIR", self.data_dir)
+        from cluster.tracing import normalize
+
+        self.tracing = normalize(self.tracing)
 
     @property
     def bootstrap(self) -> str:

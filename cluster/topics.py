@@ -43,8 +43,10 @@ class Topic:
                    headers: Iterable[tuple[str, bytes]] | None = None) -> None:
         """Inside an agent the record joins the batch's output (written with the
         changelog, before offsets are committed); elsewhere it is produced now."""
+        from cluster import tracing
+
         record = (self.encode_key(key), self.value_codec.dumps(value), partition, timestamp,
-                  tuple(headers or ()))
+                  tracing.with_traceparent(headers or ()))
         binding = context.local()
         if binding is not None and getattr(binding, "outbox", None) is not None:
             binding.outbox.append((self.name, *record))

@@ -1,0 +1,75 @@
+"""Span links with an in-memory exporter: producer -> batch -> changelog -> close task."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster import tracing
+
+
+@pytest.fixture
+def memory_tracing():
+    tracing.configure({"exporter": "memory"}, "app", "test", 3)
+    exporter = tracing.memory_exporter()
+    exporter.clear()
+    yield exporter
+    tracing.configure(None, "app", "test")
+    tracing._state["key"] = None
+
+
+def ids(span) -> tuple[int, int]:
+    return span.context.trace_id, span.context.span_id
+
+
+def test_batch_changelog_and_close_task_continue_the_producers_trace(memory_tracing):
+    from actors.closes import run_close
+
+    with tracing.span("produce"):
+        record_headers = [("traceparent", tracing.traceparent())]
+    untraced = [("other", b"x")]
+    parent, links = tracing.batch_parent([untraced, record_headers, record_headers])
+    closed_with = {}
+    with tracing.span("partition.batch", {"raytables.partition": 3}, parent=parent, links=links):
+        changelog_headers = tracing.with_traceparent([("traceparent", b"stale"), ("k", b"v")])
+        with tracing.span("window.close.dispatch"):
+            trace = ({"exporter": "memory"}, "app", tracing.traceparent())
+
+    def on_close(key, value):
+        closed_with["args"] = (key, value)
+
+    result = run_close(on_close, ("k", (0.0, 9.9)), 7, ("t", "k", 0.0, 9.9), 0, 0.0, trace)
+    assert result["ok"] and closed_with["args"] == (("k", (0.0, 9.9)), 7)
+
+    spans = {s.name: s for s in memory_tracing.get_finished_spans()}
+    produce, batch = spans["produce"], spans["partition.batch"]
+    dispatch, close = spans["window.close.dispatch"], spans["window.close"]
+    assert {s.context.trace_id for s in spans.values()} == {produce.context.trace_id}
+    assert batch.parent.span_id == produce.context.span_id
+    assert dispatch.parent.span_id == batch.context.span_id
+    assert close.parent.span_id == dispatch.context.span_id
+    assert [link.context.span_id for link in batch.links] == [produce.context.span_id]
+    assert batch.attributes["raytables.partition"] == 3
+    assert batch.resource.attributes["raytables.partition"] == 3
+    # the changelog record carries the batch span onward, replacing the old traceparent
+    assert changelog_headers[0] == ("k", b"v")
+    assert changelog_headers[1][1].decode().split("-")[2] == format(batch.context.span_id, "016x")
+
+
+def test_errors_are_recorded_on_spans(memory_tracing):
+    with pytest.raises(ValueError):
+        with tracing.span("partition.batch"):
+            raise ValueError("bad event")
+    [span] = memory_tracing.get_finished_spans()
+    assert span.status.status_code.name == "ERROR"
+    assert span.events[0].name == "exception"
+
+
+def test_off_builds_no_span_and_leaves_headers_alone():
+    tracing.configure(None, "app", "test")
+    assert not tracing.enabled()
+    with tracing.span("x") as s:
+        assert s is None
+    assert tracing.with_traceparent([("a", b"1")]) == (("a", b"1"),)
+    assert tracing.traceparent() is None
+    assert tracing.normalize(False) is None and tracing.normalize(True) == {}
+    assert tracing.normalize("http://127.0.0.1:4317") == {"endpoint": "http://127.0.0.1:4317"}
