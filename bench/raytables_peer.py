@@ -11,9 +11,10 @@ import cluster
 
 def run(bootstrap: str, topic: str, n_events: int, store: str, data_dir: str,
         timeout: float = 600.0, check: dict | None = None,
-        guarantee: str = "at_least_once") -> dict[str, Any]:
+        guarantee: str = "at_least_once", tracing: Any = None) -> dict[str, Any]:
     app = cluster.Cluster(f"bench-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}",
-                          store=store, data_dir=data_dir, processing_guarantee=guarantee)
+                          store=store, data_dir=data_dir, processing_guarantee=guarantee,
+                          tracing=tracing)
     source = app.topic(topic)  # json values, 8 partitions, already produced
     counts = app.table("counts", default=int)
     windowed = app.table("windowed", default=int).tumbling(10)
@@ -36,7 +37,8 @@ def run(bootstrap: str, topic: str, n_events: int, store: str, data_dir: str,
         last = max(s["last_batch_at"] for s in parts)
         events = sum(s["counters"].get("events", 0) for s in stats.values())
         result = {
-            "peer": "raytables" if guarantee == "at_least_once" else "raytables-eos",
+            "peer": ("raytables" if guarantee == "at_least_once" else "raytables-eos")
+                    + ("+tracing" if tracing else ""),
             "store": store, "events": events,
             "batches": sum(s["counters"].get("batches", 0) for s in stats.values()),
             "seconds": round(last - first, 3), "events_per_s": round(events / (last - first)),

@@ -56,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         if "ceiling" not in skip:
             peer("ceiling", "memory", args.events)
         init_local_ray()
-        for store, guarantee in (("memory://", "at_least_once"), ("rocksdb://", "at_least_once"),
-                                 ("rocksdb://", "exactly_once")):
+        runs = [("memory://", "at_least_once", None), ("rocksdb://", "at_least_once", None),
+                ("rocksdb://", "exactly_once", None)]
+        if args.tracing:  # per-batch spans into an in-memory exporter in each actor
+            runs.append(("memory://", "at_least_once", {"exporter": "memory"}))
+        for store, guarantee, trace in runs:
             spec = topic(args.events)
             r = raytables_peer.run(b, spec["topic"], args.events, store, tempfile.mkdtemp(),
-                                   check=spec, guarantee=guarantee)
+                                   check=spec, guarantee=guarantee, tracing=trace)
             r["ok"] = r.pop("check")["ok"]
             results.append(r)
             print(json.dumps(r), flush=True)

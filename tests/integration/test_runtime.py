@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -116,6 +117,18 @@ def test_word_count_each_word_1000(bootstrap, ray_local, topic_name):
         app.wait_idle(timeout=120)
         assert dict(word_counts.items()) == {"the": 1000, "quick": 1000, "brown": 1000, "fox": 1000}
         assert word_counts["fox"] == 1000
+
+        from click.testing import CliRunner
+
+        from cluster.cli import main
+
+        result = CliRunner().invoke(main, ["status", "--app", app.config.app, "--json"])
+        assert result.exit_code == 0, result.output
+        status = json.loads(result.output)
+        assert sorted(r["partition"] for r in status["replicas"]) == [0, 1, 2]
+        assert sum(p["counters"]["events"] for p in status["stats"]["partitions"].values()) == 5000
+        table = CliRunner().invoke(main, ["status", "--app", app.config.app])
+        assert table.exit_code == 0 and "active" in table.output
     finally:
         app.stop()
     assert changelog_state(bootstrap, f"{app.config.app}-word_counts-changelog") == {
