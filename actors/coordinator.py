@@ -348,4 +348,36 @@ async def prepare_topics(spec: AppSpec) -> int:
         wants.append(TopicWant(config.dead_letter_topic, None if config.dead_letter_topic in have
                                else 1, {}, "dead-letter"))
     await ensure_topics(bootstrap, wants, config.broker_timeout)
+    await check_table_topic_configs(spec)
     return n
+
+
+def _same_config(have: str | None, want: str) -> bool:
+    """The broker echoes numbers its own way (0.0001 comes back as 1.0E-4)."""
+    if have == want:
+        return True
+    try:
+        return have is not None and float(have) == float(want)
+    except ValueError:
+        return False
+
+
+async def check_table_topic_configs(spec: AppSpec) -> None:
+    """An existing changelog whose configs differ from `extra_topic_configs` is reported
+    (Faust silently ignores the difference)."""
+    from actors.kafka_io import topic_configs
+    from cluster.errors import ConfigError
+
+    for table in spec.tables.values():
+        if not table.extra_topic_configs:
+            continue
+        have = await topic_configs(spec.config.bootstrap, table.changelog,
+                                   spec.config.broker_timeout)
+        wrong = {k: (have.get(k), v) for k, v in table.extra_topic_configs.items()
+                 if not _same_config(have.get(k), v)}
+        if wrong:
+            details = ", ".join(f"{k}={h!r} (table wants {w!r})" for k, (h, w) in wrong.items())
+            raise ConfigError(
+                f"changelog topic {table.changelog!r} of table {table.name!r} exists with "
+                f"different configs: {details}. Alter the topic (kafka-configs --alter) or change "
+                f"extra_topic_configs.")

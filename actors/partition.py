@@ -23,6 +23,7 @@ from aiokafka import TopicPartition
 
 from actors import kafka_io
 from actors.closes import CloseDispatcher
+from actors.global_tables import GlobalReplica
 from actors.lifecycle import Lifecycle, PartitionState
 from actors.recovery import recover_tables
 from actors.standby import ChangelogTail
@@ -95,11 +96,13 @@ class PartitionRuntime:
         self.role = role
         self.slot = slot
         self.tail: ChangelogTail | None = None
+        self.globals: dict[str, GlobalReplica] = {}
+        self._batch_lock = asyncio.Lock()  # batches, idle ticks and routed writes take turns
         self.eos = self.config.processing_guarantee == "exactly_once"
         self.lifecycle = Lifecycle()
         self.bootstrap = self.config.bootstrap
         self.cores: dict[str, TablePartition] = {}
-        self.binding = PartitionBinding(partition=partition, tables=self.cores)
+        self.binding = PartitionBinding(partition=partition, tables=dict(self.cores))
         self.binding.outbox = []  # type: ignore[attr-defined]
         self.counters: dict[str, int] = defaultdict(int)
         self.bad_samples: list[dict[str, Any]] = []
@@ -146,6 +149,12 @@ class PartitionRuntime:
         return info
 
     async def _activate(self) -> dict[str, Any]:
+        for name, table in self.spec.tables.items():
+            if table.is_global and name not in self.globals:
+                replica = GlobalReplica.open(self, table, _value_codec(table), table.key_type)
+                self.globals[name] = replica
+                self.binding.tables[name] = replica.core
+                self.recovery.setdefault("global", {})[name] = await replica.start()
         context.bind(self.binding)
         if self.eos:
             # the same id for every incarnation of partition p: starting it fences the
@@ -180,16 +189,19 @@ class PartitionRuntime:
 
     def _open_stores(self) -> None:
         for name, table in self.spec.tables.items():
+            if table.is_global:
+                continue  # replicated whole by GlobalReplica once active
             url = self.spec.store_url(table)
             path = None
             if not url.startswith("memory"):
                 path = os.path.join(self.config.data_dir, self.config.app, name,
                                     f"p{self.partition}" + (f"-{self.slot}" if self.slot else ""))
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-            store = open_store(url, path)
+            store = open_store(url, path, table.options or None)
             self.cores[name] = TablePartition(
                 name, self.partition, store, _value_codec(table), window=table.window,
-                key_index=table.key_index)
+                key_index=table.key_index, key_type=table.key_type)
+            self.binding.tables[name] = self.cores[name]
 
     async def stop(self) -> dict[str, Any]:
         """Finishes the batch in progress, flushes and commits, then closes everything."""
@@ -199,6 +211,8 @@ class PartitionRuntime:
         self._stopping = True
         if self.tail is not None:
             await self.tail.stop()
+        for replica in self.globals.values():
+            await replica.stop()
         if self._loop_task is not None:
             try:
                 await asyncio.wait_for(self._loop_task, 30)
@@ -224,10 +238,11 @@ class PartitionRuntime:
             while not self._stopping:
                 data = await self.consumer.getmany(
                     timeout_ms=100, max_records=self.config.max_batch_records)
-                if data:
-                    await self._process(data)
-                else:
-                    await self._idle_tick()
+                async with self._batch_lock:
+                    if data:
+                        await self._process(data)
+                    else:
+                        await self._idle_tick()
         except Exception as exc:
             self.error = repr(exc)
             log.exception("partition %d stopped on an error", self.partition)
@@ -382,6 +397,12 @@ class PartitionRuntime:
                 sent = await self._send(topic, self.partition,
                                         [(r.key, r.value, None, headers) for r in records])
                 pending.append((core, records, sent))
+        for name, replica in self.globals.items():  # to the changelog partition of each key
+            for r in replica.core.flush():
+                self.binding.outbox.append((self.spec.tables[name].changelog, r.key, r.value,  # type: ignore[attr-defined]
+                                            partition_for_bytes(r.key, self.spec.partitions),
+                                            None, ()))
+            replica.core.commit([], None)
         outbox = self.binding.outbox  # type: ignore[attr-defined]
         out_futures = []
         if outbox:
@@ -459,17 +480,33 @@ class PartitionRuntime:
                        ("raytables-source", f"{topic}/{partition}/{offset}".encode()))
             self.binding.outbox.append((dlq, key, value or b"", None, None, headers))  # type: ignore[attr-defined]
 
-    # -- reads for handles outside agents ----------------------------------------------
+    # -- reads (and use_partitioner writes) for handles outside agents -----------------
+    def _core(self, table: str) -> TablePartition:
+        return self.binding.table(table)
+
     def table_get(self, table: str, key: Any) -> tuple[bool, Any]:
         missing = object()
-        value = self.cores[table].get(key, missing)
+        value = self._core(table).get(key, missing)
         return (False, None) if value is missing else (True, value)
 
     def table_items(self, table: str) -> list[tuple[Any, Any]]:
-        return list(self.cores[table].items())
+        return list(self._core(table).items())
 
     def table_len(self, table: str) -> int:
-        return len(self.cores[table])
+        return len(self._core(table))
+
+    async def table_write(self, table: str, key: Any, value: Any, delete: bool) -> bool:
+        """A write routed here from outside an agent; returns once it is in the changelog."""
+        async with self._batch_lock:
+            core = self._core(table)
+            existed = core.contains(key)
+            if delete:
+                core.delete(key)
+            else:
+                core.set(key, value)
+            await self._flush({})
+            self.counters["routed_writes"] += 1
+            return existed
 
     def window_read(self, table: str, key: Any, how: str, arg: Any) -> tuple[bool, Any]:
         window = self.spec.tables[table].window
@@ -487,7 +524,21 @@ class PartitionRuntime:
 
     # -- progress and stats -----------------------------------------------------------
     def notify_changelog(self, table: str, records: list[Any]) -> None:
-        """Hook for records applied from the changelog (recovery and standby)."""
+        """`on_changelog_event(event)` for each record applied by recovery, a standby or a
+        global replica (Faust calls it for the same records)."""
+        spec = self.spec.tables[table]
+        callback = spec.on_changelog_event
+        if callback is None:
+            return
+        from cluster.codecs import decode_key, decode_windowed_key
+
+        codec = _value_codec(spec)
+        decode = decode_windowed_key if spec.window is not None else decode_key
+        for r in records:
+            callback(Event(r.topic, r.partition, r.offset, r.timestamp / 1000.0, decode(r.key),
+                           None if r.value is None else codec.loads(r.value),
+                           tuple(r.headers or ())))
+            self.counters["changelog_events"] += 1
 
     async def progress(self) -> dict[str, Any]:
         """Lag by committed offsets: zero only once every fetched event is committed.

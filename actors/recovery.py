@@ -32,6 +32,7 @@ class TableRecovery:
     start: int
     end: int
     done: int = 0
+    applies: int = 0
 
     @property
     def total(self) -> int:
@@ -103,10 +104,15 @@ async def _recover(runtime: Any, stall_timeout: float) -> dict[str, Any]:
             for tp, records in batch.items():
                 p = plans[tp]
                 kept = [r for r in records if r.offset < p.end]
+                size = tables[p.table].recovery_buffer_size or len(kept) or 1
+                for i in range(0, len(kept), size):  # the table's recovery_buffer_size per apply
+                    chunk = kept[i:i + size]
+                    cores[p.table].apply_changelog([(r.key, r.value) for r in chunk],
+                                                   chunk[-1].offset)
+                    runtime.notify_changelog(p.table, chunk)
+                    p.applies += 1
+                p.done += len(kept)
                 if kept:
-                    cores[p.table].apply_changelog([(r.key, r.value) for r in kept],
-                                                   kept[-1].offset)
-                    p.done += len(kept)
                     last_progress = time.monotonic()
             for tp in list(active):
                 if await consumer.position(tp) >= plans[tp].end:
@@ -132,7 +138,8 @@ async def _recover(runtime: Any, stall_timeout: float) -> dict[str, Any]:
             "total": total, "done": records, "active": False,
             "records": records, "seconds": round(elapsed, 3),
             "rate": records / elapsed if elapsed > 0 else 0.0,
-            "tables": {p.table: {"from": p.start, "to": p.end, "records": p.done}
+            "tables": {p.table: {"from": p.start, "to": p.end, "records": p.done,
+                                 "applies": p.applies}
                        for p in plans.values()},
         }
         if records:

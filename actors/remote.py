@@ -57,6 +57,15 @@ class PartitionActor:
     async def length(self, table: str) -> int:
         return self.runtime.table_len(table)
 
+    async def write(self, table: str, key: Any, value: Any, delete: bool) -> bool:
+        return await self.runtime.table_write(table, key, value, delete)
+
+    async def last_closed_window(self, table: str) -> float:
+        return self.runtime.cores[table].last_closed_window
+
+    async def is_global(self, table: str) -> bool:
+        return self.runtime.spec.tables[table].is_global
+
     async def window_read(self, table: str, key: Any, how: str, arg: Any) -> tuple[bool, Any]:
         return self.runtime.window_read(table, key, how, arg)
 

@@ -50,7 +50,11 @@ class ChangelogTail:
                 batch = await self.consumer.getmany(timeout_ms=100, max_records=buffer)
                 for tp, records in batch.items():
                     core = self.runtime.cores[self._tps[tp]]
-                    core.apply_changelog([(r.key, r.value) for r in records], records[-1].offset)
+                    size = self.runtime.spec.tables[self._tps[tp]].standby_buffer_size
+                    size = size or len(records)
+                    for i in range(0, len(records), size):
+                        chunk = records[i:i + size]
+                        core.apply_changelog([(r.key, r.value) for r in chunk], chunk[-1].offset)
                     self.applied += len(records)
                     self.runtime.notify_changelog(self._tps[tp], records)
         except Exception as exc:  # noqa: BLE001 - reported through progress(); the coordinator replaces us

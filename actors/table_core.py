@@ -72,6 +72,7 @@ class TablePartition:
         window: Window | None = None,
         key_index: bool = False,
         cache_limit: int = 1_000_000,
+        key_type: Any = None,
     ) -> None:
         self.name = name
         self.partition = partition
@@ -79,6 +80,8 @@ class TablePartition:
         self.value_codec = value_codec
         self.window = window
         self.key_index_enabled = key_index
+        # a Record key type: keys come back from json as dicts and are rebuilt as models
+        self._key_model = key_type if hasattr(key_type, "from_dict") else None
         self._cache: dict[Any, Any] = {}
         self._dirty: set[Any] = set()
         self._cache_limit = cache_limit
@@ -111,7 +114,10 @@ class TablePartition:
         return encode_key(key)
 
     def _decode_key(self, data: bytes) -> Any:
-        return decode_windowed_key(data) if self.window is not None else decode_key(data)
+        if self.window is not None:
+            return decode_windowed_key(data)
+        key = decode_key(data)
+        return self._key_model.from_dict(key) if self._key_model is not None else key
 
     # -- plain access ---------------------------------------------------------
     def get(self, key: Any, default: Any = None) -> Any:
@@ -269,13 +275,20 @@ class TablePartition:
         if self._persistent and len(self._cache) > self._cache_limit:
             self._cache.clear()
 
-    def apply_changelog(self, records: list[tuple[bytes, bytes | None]], offset: int) -> None:
-        """Applies changelog records (recovery, standby) in one store write."""
+    def apply_changelog(self, records: list[tuple[bytes, bytes | None]], offset: int,
+                        keep_dirty: bool = False) -> None:
+        """Applies changelog records (recovery, standby) in one store write.
+
+        `keep_dirty`: a key changed here and not flushed yet keeps its newer value
+        (global tables, where other writers' records arrive through the tail).
+        """
         puts: dict[bytes, bytes | None] = {}
         loads = self.value_codec.loads
         for kb, vb in records:
-            puts[kb] = vb
             key = self._decode_key(kb)
+            if keep_dirty and key in self._dirty:
+                continue
+            puts[kb] = vb
             if vb is None:
                 self._cache.pop(key, None)
                 if self.window is not None:

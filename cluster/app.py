@@ -74,26 +74,42 @@ class Cluster:
         return topic
 
     def table(self, name: str, default: Callable[[], Any] | None = None, *,
-              window: Window | None = None, key_index: bool = False, value_type: Any = None,
-              key_type: Any = None, store: str | None = None, partitions: int | None = None,
-              changelog_topic: str | None = None, help: str = "",
-              extra_topic_configs: dict[str, str] | None = None,
-              on_window_close: Callable[..., Any] | None = None,
-              on_recover: Callable[[], Any] | None = None,
+              store: str | None = None, schema: Any = None, key_type: Any = None,
+              value_type: Any = None, partitions: int | None = None,
+              window: Window | None = None, changelog_topic: str | Topic | None = None,
+              help: str = "", on_recover: Callable[[], Any] | None = None,
+              on_changelog_event: Callable[[Any], Any] | None = None,
+              recovery_buffer_size: int | None = None, standby_buffer_size: int | None = None,
+              extra_topic_configs: dict[str, Any] | None = None,
               recover_callbacks: list[Callable[[], Any]] | None = None,
-              **unsupported: Any) -> Any:
-        """Faust's `app.Table(name, default=...)`; `.tumbling(...)` etc. make it windowed."""
-        if unsupported:
-            raise TypeError(f"cluster.table({name!r}): unsupported arguments "
-                            f"{sorted(unsupported)} (not implemented yet)")
+              options: dict[str, Any] | None = None, use_partitioner: bool = False,
+              on_window_close: Callable[..., Any] | None = None, is_global: bool = False,
+              synchronize_all_active_partitions: bool = False, key_index: bool = False,
+              **unknown: Any) -> Any:
+        """Faust's `app.Table(name, default=...)` with every Faust parameter (see docs/api.md);
+        `.tumbling(...)`, `.hopping(...)`, `.sliding(...)` make it windowed."""
+        if unknown:
+            raise TypeError(f"cluster.table({name!r}): unknown arguments {sorted(unknown)}")
         if name in self.tables:
             raise ValueError(f"table {name!r} is declared twice in app {self.config.app!r}")
+        if schema is not None:  # Faust's Schema: key/value types in one object
+            key_type = key_type if key_type is not None else getattr(schema, "key_type", None)
+            value_type = value_type if value_type is not None else getattr(schema, "value_type", None)
+        if isinstance(changelog_topic, Topic):
+            changelog_topic = changelog_topic.name
+        if is_global and window is not None:
+            raise ValueError(f"table {name!r}: a global table cannot be windowed")
         spec = TableSpec(
             app=self.config.app, name=name, default=default, window=window, key_index=key_index,
             value_type=value_type, key_type=key_type, store=store, partitions=partitions,
             changelog_topic=changelog_topic, help=help,
-            extra_topic_configs=dict(extra_topic_configs or {}), on_window_close=on_window_close,
-            recover_callbacks=[*(recover_callbacks or []), *([on_recover] if on_recover else [])])
+            extra_topic_configs={k: str(v) for k, v in (extra_topic_configs or {}).items()},
+            on_window_close=on_window_close, options=dict(options or {}),
+            recover_callbacks=[*(recover_callbacks or []), *([on_recover] if on_recover else [])],
+            on_changelog_event=on_changelog_event, recovery_buffer_size=recovery_buffer_size,
+            standby_buffer_size=standby_buffer_size, use_partitioner=use_partitioner,
+            is_global=is_global or synchronize_all_active_partitions,
+            synchronize_all_active_partitions=synchronize_all_active_partitions)
         self.tables[name] = spec
         return WindowWrapper(spec) if window is not None else Table(spec)
 
@@ -127,8 +143,9 @@ class Cluster:
             agent.probe()
             _pickle_by_value(agent.fn)
         for table in self.tables.values():
-            if table.on_window_close is not None:
-                _pickle_by_value(table.on_window_close)
+            for fn in (table.on_window_close, table.on_changelog_event, *table.recover_callbacks):
+                if fn is not None:
+                    _pickle_by_value(fn)
         return AppSpec(self.config, 0, dict(self.topics), dict(self.tables), list(self.agents))
 
     def start(self, ray_address: str | None = None) -> None:

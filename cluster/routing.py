@@ -23,6 +23,7 @@ class Router:
         self.timeout = timeout
         self._owners: dict[int, Any] = {}
         self._partitions = 0
+        self._global: dict[str, bool] = {}
 
     def coordinator(self) -> Any:
         import ray
@@ -67,6 +68,9 @@ class Router:
 
     def _lookup(self, method: str, table: str, key: Any, *args: Any) -> Any:
         owner = partition_for_key(key, self.partitions)
+        if self.is_global(table):  # every partition holds all of it: ask the owner only
+            [(found, value)] = self._call([owner], method, table, key, *args)
+            return value if found else _MISSING
         [(found, value)] = self._call([owner], method, table, key, *args)
         if found:
             return value
@@ -87,13 +91,33 @@ class Router:
         value = self._lookup("window_read", table, key, how, arg)
         return TABLE_MISSING if value is _MISSING else value
 
+    def write(self, table: str, key: Any, value: Any, delete: bool) -> bool:
+        """use_partitioner: the owner of the key's partition applies and logs the write."""
+        owner = partition_for_key(key, self.partitions)
+        [existed] = self._call([owner], "write", table, key, value, delete)
+        return existed
+
+    def last_closed_windows(self, table: str) -> dict[int, float]:
+        parts = list(range(self.partitions))
+        return dict(zip(parts, self._call(parts, "last_closed_window", table)))
+
+    def is_global(self, table: str) -> bool:
+        if table not in self._global:
+            [flag] = self._call([0], "is_global", table)
+            self._global[table] = flag
+        return self._global[table]
+
     def items(self, table: str) -> list[tuple[Any, Any]]:
+        if self.is_global(table):
+            return self._call([0], "items", table)[0]
         out: list[tuple[Any, Any]] = []
         for part in self._call(list(range(self.partitions)), "items", table):
             out.extend(part)
         return out
 
     def length(self, table: str) -> int:
+        if self.is_global(table):
+            return self._call([0], "length", table)[0]
         return sum(self._call(list(range(self.partitions)), "length", table))
 
 

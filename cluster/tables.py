@@ -46,6 +46,14 @@ class TableSpec:
     on_window_close: Callable[..., Any] | None = None
     close_options: dict[str, Any] = field(default_factory=dict)
     recover_callbacks: list[Callable[[], Any]] = field(default_factory=list)
+    on_changelog_event: Callable[[Any], Any] | None = None
+    recovery_buffer_size: int | None = None
+    standby_buffer_size: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    use_partitioner: bool = False
+    is_global: bool = False
+    synchronize_all_active_partitions: bool = False
+    observers: dict[str, list[Callable[..., Any]]] = field(default_factory=dict)
 
     @property
     def changelog(self) -> str:
@@ -108,6 +116,37 @@ class _Handle:
         binding = context.local()
         return None if binding is None else binding.table(self.spec.name)
 
+    # Faust's key hooks: called on every local get/set/delete; override them in a
+    # subclass, or observe them with `observe(on_get=..., on_set=..., on_del=...)`.
+    def observe(self, *, on_get: Callable[[Any], Any] | None = None,
+                on_set: Callable[[Any, Any], Any] | None = None,
+                on_del: Callable[[Any], Any] | None = None) -> None:
+        for hook, fn in (("get", on_get), ("set", on_set), ("del", on_del)):
+            if fn is not None:
+                self.spec.observers.setdefault(hook, []).append(fn)
+
+    def on_key_get(self, key: Any) -> None:
+        for fn in self.spec.observers.get("get", ()):
+            fn(key)
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        for fn in self.spec.observers.get("set", ()):
+            fn(key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        for fn in self.spec.observers.get("del", ()):
+            fn(key)
+
+    @property
+    def last_closed_window(self) -> Any:
+        """This partition's close watermark inside an agent; {partition: watermark} outside.
+
+        Faust keeps one per table, which skips closes on every other partition."""
+        core = self._local()
+        if core is not None:
+            return core.last_closed_window
+        return _router(self.spec).last_closed_windows(self.spec.name)
+
     def on_recover(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Decorator: `fn()` (sync or async) runs in the partition actor after each recovery."""
         self.spec.recover_callbacks.append(fn)
@@ -141,6 +180,8 @@ class Table(_Handle):
     def __getitem__(self, key: Any) -> Any:
         core = self._local()
         if core is not None:
+            if self.spec.observers:
+                self.on_key_get(key)
             value = core.get(key, _MISSING)
         else:
             value = _router(self.spec).get(self.spec.name, key, _MISSING)
@@ -149,13 +190,23 @@ class Table(_Handle):
     def __setitem__(self, key: Any, value: Any) -> None:
         core = self._local()
         if core is None:
+            if self.spec.use_partitioner:  # routed to the key's owner, durable on return
+                return _router(self.spec).write(self.spec.name, key, value, delete=False)
             raise _refuse_write(self.spec, "set a key of")
+        if self.spec.observers:
+            self.on_key_set(key, value)
         core.set(key, value)
 
     def __delitem__(self, key: Any) -> None:
         core = self._local()
         if core is None:
+            if self.spec.use_partitioner:
+                if not _router(self.spec).write(self.spec.name, key, None, delete=True):
+                    raise KeyError(key)
+                return
             raise _refuse_write(self.spec, "delete a key of")
+        if self.spec.observers:
+            self.on_key_del(key)
         if not core.delete(key):
             raise KeyError(key)
 
@@ -253,6 +304,28 @@ class WindowWrapper(_Handle):
     @property
     def key_index(self) -> bool:
         return self.spec.key_index
+
+    @property
+    def key_index_table(self) -> dict[Any, set[Range]]:
+        """Each key with its open windows (Faust keeps this as a second table)."""
+        self._require_key_index()
+        binding = context.local()
+        if binding is not None:
+            return {k: set(v) for k, v in binding.table(self.spec.name).key_index().items()}
+        out: dict[Any, set[Range]] = {}
+        for (k, r), _v in _router(self.spec).items(self.spec.name):
+            out.setdefault(k, set()).add(r)
+        return out
+
+    def on_set_key(self, key: Any, value: Any) -> None:
+        """Faust hook (key index upkeep); here the index is kept by the table core."""
+
+    def on_del_key(self, key: Any) -> None:
+        """Faust hook (key index upkeep); here the index is kept by the table core."""
+
+    @property
+    def last_closed_window(self) -> Any:
+        return Table(self.spec).last_closed_window
 
     # relativity (Faust)
     def clone(self, relative_to: Any) -> WindowWrapper:

@@ -68,9 +68,13 @@ fetch() {
   log "building Jaeger $jaeger_v2 ($jaeger_module@$jaeger_version, cmd/jaeger) into $cache/bin (first run only: several minutes)"
   rm -rf "$cache"; mkdir -p "$cache"
   (
-    # the module and build caches live beside the binary's cache, not in ~/go;
-    # -modcacherw keeps them deletable with rm -rf
-    export GOMODCACHE="$root/go/mod" GOCACHE="$root/go/build" GOWORK=off CGO_ENABLED=0
+    # Go's module cache (and GOPATH, where go keeps its checksum-database state)
+    # live beside the binary's cache, not in ~/go: a later fetch (another version,
+    # or after the binary was deleted) downloads nothing again. -modcacherw keeps
+    # them deletable with rm -rf. The build cache (~1.5 GB) is only a scratch
+    # directory here, dropped after the build unless JAEGER_KEEP_BUILD_CACHE=1.
+    export GOPATH="$root/go" GOMODCACHE="$root/go/pkg/mod" GOCACHE="$root/go/build-cache"
+    export GOWORK=off CGO_ENABLED=0
     export GOFLAGS="-modcacherw -buildvcs=false -p=${JAEGER_BUILD_JOBS:-2}"
     cd "$cache"
     local json src
@@ -82,6 +86,7 @@ fetch() {
     GOBIN="$cache/bin" "$go" install -trimpath \
       -ldflags "-X $jaeger_module/internal/version.latestVersion=$jaeger_v2" ./cmd/jaeger >&2
   )
+  [ "${JAEGER_KEEP_BUILD_CACHE:-0}" = 1 ] || rm -rf "$root/go/build-cache"
   "$bin" version >/dev/null 2>&1 || { log "the built $bin does not run"; exit 1; }
   touch "$cache/.complete"
 }
