@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-import cloudpickle
+from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
 from actors.peers import PartitionPeer
 from actors.planner import Action, PartitionView, plan

@@ -530,10 +530,8 @@ class PartitionRuntime:
         callback = spec.on_changelog_event
         if callback is None:
             return
-        from cluster.codecs import decode_key, decode_windowed_key
-
         codec = _value_codec(spec)
-        decode = decode_windowed_key if spec.window is not None else decode_key
+        decode = self._core(table)._decode_key
         for r in records:
             callback(Event(r.topic, r.partition, r.offset, r.timestamp / 1000.0, decode(r.key),
                            None if r.value is None else codec.loads(r.value),
@@ -573,6 +571,9 @@ class PartitionRuntime:
             "stream_time": self.binding.stream_time,
             "tables": {} if self.lifecycle.state == PartitionState.CLOSED else {
                 name: {"keys": len(core.store), "open_windows": core.open_window_count(),
+                       "store": type(core.store).__name__,
+                       "store_options": dict(getattr(core.store, "options", {}) or {}),
+                       "help": self.spec.tables[name].help,
                        "late_events": core.late_events,
                        "last_closed_window": core.last_closed_window,
                        "changelog_offset": core.changelog_offset,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import cloudpickle
+from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 import ray
 
 from actors.coordinator import CoordinatorRuntime

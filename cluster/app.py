@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import cloudpickle
+from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
 from cluster.agents import Agent
 from cluster.config import AppConfig, AppSpec

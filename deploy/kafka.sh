@@ -89,7 +89,7 @@ log.cleaner.backoff.ms=1000
 EOF
   local cp="$cache/libs/*"
   local cluster_id; cluster_id="$("$python" -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-  java -cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+  java -cp "$cp" kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/server.properties" \
       > "$dir/format.log" 2>&1 || { log "formatting the KRaft log directory failed:"; cat "$dir/format.log" >&2; exit 1; }
   # setsid: the broker must not die with the shell or test that started it;
   # it is stopped by PID through `kafka.sh stop`.

@@ -41,6 +41,7 @@ def changelog_state(bootstrap: str, topic: str) -> dict[Any, Any]:
     for r in read_topic(bootstrap, topic):
         key = json.loads(r.key)
         key = (key[0], tuple(key[1])) if isinstance(key, list) else key
+        key = tuple(sorted(key.items())) if isinstance(key, dict) else key  # model keys
         if r.value is None:
             state.pop(key, None)
         else:

@@ -72,7 +72,7 @@ def test_counts_and_outputs_exact_while_actives_are_killed(bootstrap, ray_local,
 
 
 def test_a_zombie_active_cannot_commit_once_its_successor_started(bootstrap, ray_local, topic_name):
-    import cloudpickle
+    from ray import cloudpickle
     import ray
 
     from actors.remote import create_partition_actor
