@@ -76,10 +76,16 @@ class PartitionActor:
 
 
 def create_partition_actor(config: AppConfig, spec_bytes: bytes, partition: int, role: str,
-                           slot: int, avoid_node: str | None = None) -> Any:
-    """A partition actor; `avoid_node` keeps a standby off its active's node."""
+                           slot: int, avoid_node: str | None = None,
+                           on_node: str | None = None) -> Any:
+    """A partition actor; `avoid_node` keeps a standby off its active's node, `on_node`
+    places a migration target."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     options: dict[str, Any] = {}
-    if avoid_node is not None:
+    if on_node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(on_node, soft=False)
+    elif avoid_node is not None:
         options["label_selector"] = {"ray.io/node-id": f"!{avoid_node}"}
     return (
         ray.remote(PartitionActor)
@@ -111,6 +117,9 @@ class Coordinator:
 
     async def recovery_progress(self) -> list[dict[str, Any]]:
         return await self.runtime.recovery_progress()
+
+    async def move(self, partition: int, node_id: str | None = None) -> dict[str, Any]:
+        return await self.runtime.move(partition, node_id)
 
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()

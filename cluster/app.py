@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
 from cluster.agents import Agent
 from cluster.config import AppConfig, AppSpec
@@ -26,6 +25,14 @@ from cluster.windows import Window
 log = logging.getLogger("raytables")
 
 
+def _cloudpickle() -> Any:
+    """Ray's own cloudpickle, so model classes keep their identity across Ray calls.
+    Imported late: importing ray reads environment settings (see cluster.localdev)."""
+    from ray import cloudpickle
+
+    return cloudpickle
+
+
 def _pickle_by_value(obj: Any) -> None:
     """Ship code from the user's own modules by value, so actors need not import them."""
     module = sys.modules.get(getattr(obj, "__module__", "") or "")
@@ -34,7 +41,7 @@ def _pickle_by_value(obj: Any) -> None:
     path = getattr(module, "__file__", "") or ""
     if "site-packages" in path or module.__name__.split(".")[0] in ("cluster", "actors"):
         return
-    cloudpickle.register_pickle_by_value(module)
+    _cloudpickle().register_pickle_by_value(module)
 
 
 def ensure_ray(address: str | None = None) -> None:
@@ -158,7 +165,7 @@ class Cluster:
 
         ensure_ray(ray_address)
         tracing.configure(self.config.tracing, self.config.app, "driver")
-        spec_bytes = cloudpickle.dumps(self.spec())
+        spec_bytes = _cloudpickle().dumps(self.spec())
         coordinator = create_coordinator(self.config, spec_bytes)
         try:
             started = coordinator.start.remote()
@@ -189,6 +196,13 @@ class Cluster:
         import ray
 
         return ray.get(self.coordinator.assignment.remote(), timeout=60)["owners"][partition]
+
+    def move(self, partition: int, node_id: str | None = None) -> dict[str, Any]:
+        """Moves a partition to another node (or a fresh actor); returns the pause it took."""
+        import ray
+
+        return ray.get(self.coordinator.move.remote(partition, node_id),
+                       timeout=self.config.start_timeout + 60)
 
     def replicas(self) -> list[dict[str, Any]]:
         """Every active and standby replica: partition, slot, role, node, lag."""
@@ -300,7 +314,7 @@ def connect(app: str, *, namespace: str = "raytables", address: str | None = Non
 
     ensure_ray(address or "auto")
     coordinator = router_for(app, namespace).coordinator()
-    spec: AppSpec = cloudpickle.loads(ray.get(coordinator.spec.remote(), timeout=60))
+    spec: AppSpec = _cloudpickle().loads(ray.get(coordinator.spec.remote(), timeout=60))
     client = Cluster.__new__(Cluster)
     client.config = spec.config
     client.topics = spec.topics

@@ -86,3 +86,40 @@ def init_local_ray(num_cpus: int | None = None, **kwargs: object) -> None:
         _temp_dir=ray_temp_dir(),
         **kwargs,
     )
+
+
+JAEGER_SCRIPT = REPO / "deploy" / "jaeger.sh"
+
+
+@dataclass
+class LocalJaeger:
+    """Jaeger all-in-one (built from its Go module, cached) on free loopback ports."""
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rt-jaeger-")))
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+    def _run(self, *args: str, timeout: float = 1800) -> str:
+        env = dict(os.environ, PYTHON=sys.executable, JAEGER_OTLP_GRPC_PORT="0",
+                   JAEGER_OTLP_HTTP_PORT="0", JAEGER_QUERY_HTTP_PORT="0",
+                   JAEGER_QUERY_GRPC_PORT="0")
+        proc = subprocess.run(["bash", str(JAEGER_SCRIPT), *args, "--dir", str(self.workdir)],
+                              env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"deploy/jaeger.sh {args[0]} failed (exit {proc.returncode}):\n"
+                               f"{proc.stderr[-3000:]}")
+        return proc.stdout
+
+    def start(self) -> dict[str, str]:
+        out = self._run("start")
+        self.endpoints = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return self.endpoints
+
+    def stop(self) -> None:
+        self._run("stop", timeout=60)
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.workdir / "jaeger.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None

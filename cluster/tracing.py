@@ -204,11 +204,15 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, parent: Any = N
 
 def batch_parent(headers_list: Iterable[Any], max_links: int = 16) -> tuple[Any, list[Any]]:
     """A batch span continues the first traced record's context and links the next ones."""
-    parent, links = None, []
+    parent, links, seen = None, [], set()
     for headers in headers_list:
         ctx = context_from_headers(headers)
         if ctx is None:
             continue
+        span_id = trace.get_current_span(ctx).get_span_context().span_id
+        if span_id in seen:  # many records of one producer span: one parent, no self-links
+            continue
+        seen.add(span_id)
         if parent is None:
             parent = ctx
         elif len(links) < max_links:

@@ -34,7 +34,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 jaeger_module=github.com/jaegertracing/jaeger
-jaeger_version=v1.75.0    # the module tag of the release that is Jaeger v2.12.0
+# the module tag of the release that is Jaeger v2.12.0 (v1.76.0 / v2.13.0 is on the
+# module proxy too, but is not among the versions approved for this workplace)
+jaeger_version=v1.75.0
 jaeger_v2=v2.12.0
 root="${RAYTABLES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/raytables}"
 cache="$root/jaeger-$jaeger_version"
@@ -69,8 +71,8 @@ fetch() {
   rm -rf "$cache"; mkdir -p "$cache"
   (
     # Go's module cache (and GOPATH, where go keeps its checksum-database state)
-    # live beside the binary's cache, not in ~/go: a later fetch (another version,
-    # or after the binary was deleted) downloads nothing again. -modcacherw keeps
+    # live beside the binary's cache, not in ~/go: a re-fetch of this version
+    # downloads nothing again, another version only what changed. -modcacherw keeps
     # them deletable with rm -rf. The build cache (~1.5 GB) is only a scratch
     # directory here, dropped after the build unless JAEGER_KEEP_BUILD_CACHE=1.
     export GOPATH="$root/go" GOMODCACHE="$root/go/pkg/mod" GOCACHE="$root/go/build-cache"

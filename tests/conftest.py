@@ -13,9 +13,14 @@ import re
 import uuid
 from collections.abc import Iterator
 
-import pytest
+# Ray on loopback, before anything imports ray (it reads these at import)
+for _k, _v in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+               "RAY_USAGE_STATS_ENABLED": "0"}.items():
+    os.environ.setdefault(_k, _v)
 
-from cluster.localdev import LocalKafka, init_local_ray  # sets Ray's loopback env first
+import pytest  # noqa: E402
+
+from cluster.localdev import LocalKafka, init_local_ray  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -26,6 +26,14 @@ FAST_HEALTH_CHECKS = {
 }
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class MultiNodeCluster:
     def __init__(self, head_cpus: int = 0, system_config: dict[str, Any] | None = None) -> None:
         temp_dir = ray_temp_dir()
@@ -33,6 +41,10 @@ class MultiNodeCluster:
         os.environ["RAY_TMPDIR"] = temp_dir
         os.makedirs(os.path.join(temp_dir, "ray"), exist_ok=True)
         self._head_args = {
+            # agent ports of our own: the defaults (52365, ...) may be held by another
+            # Ray on this machine, and a node whose agent cannot bind never registers
+            "dashboard_agent_listen_port": _free_port(),
+            "metrics_export_port": _free_port(),
             "num_cpus": head_cpus,
             "node_ip_address": "127.0.0.1",
             "temp_dir": temp_dir,
@@ -48,6 +60,7 @@ class MultiNodeCluster:
 
     def add_node(self, num_cpus: int = 1, **kwargs: Any) -> Any:
         assert self.cluster is not None
+        kwargs.setdefault("metrics_export_port", _free_port())
         node = self.cluster.add_node(num_cpus=num_cpus, node_ip_address="127.0.0.1", **kwargs)
         self.workers.append(node)
         self.cluster.wait_for_nodes()

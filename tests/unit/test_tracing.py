@@ -27,7 +27,9 @@ def test_batch_changelog_and_close_task_continue_the_producers_trace(memory_trac
     with tracing.span("produce"):
         record_headers = [("traceparent", tracing.traceparent())]
     untraced = [("other", b"x")]
-    parent, links = tracing.batch_parent([untraced, record_headers, record_headers])
+    with tracing.span("produce again"):
+        other_headers = [("traceparent", tracing.traceparent())]
+    parent, links = tracing.batch_parent([untraced, record_headers, record_headers, other_headers])
     closed_with = {}
     with tracing.span("partition.batch", {"raytables.partition": 3}, parent=parent, links=links):
         changelog_headers = tracing.with_traceparent([("traceparent", b"stale"), ("k", b"v")])
@@ -43,11 +45,13 @@ def test_batch_changelog_and_close_task_continue_the_producers_trace(memory_trac
     spans = {s.name: s for s in memory_tracing.get_finished_spans()}
     produce, batch = spans["produce"], spans["partition.batch"]
     dispatch, close = spans["window.close.dispatch"], spans["window.close"]
-    assert {s.context.trace_id for s in spans.values()} == {produce.context.trace_id}
+    assert {s.context.trace_id for s in spans.values() if s.name != "produce again"} == {
+        produce.context.trace_id}
     assert batch.parent.span_id == produce.context.span_id
     assert dispatch.parent.span_id == batch.context.span_id
     assert close.parent.span_id == dispatch.context.span_id
-    assert [link.context.span_id for link in batch.links] == [produce.context.span_id]
+    # the same producer span twice is one parent; another producer's span is a link
+    assert [link.context.span_id for link in batch.links] == [spans["produce again"].context.span_id]
     assert batch.attributes["raytables.partition"] == 3
     assert batch.resource.attributes["raytables.partition"] == 3
     # the changelog record carries the batch span onward, replacing the old traceparent
