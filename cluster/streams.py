@@ -62,6 +62,7 @@ class Stream:
         self._binding: PartitionBinding | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
+        self._event_spans: Any = None  # tracing.EventSpans when per-event spans are on
 
     # -- what agent code calls ------------------------------------------------
     def group_by(self, key: FieldDescriptor | Callable[[Any], Any], *, name: str | None = None,
@@ -94,6 +95,8 @@ class Stream:
             binding.event = ev  # type: ignore[union-attr]
             if ev.timestamp > binding.stream_time:  # type: ignore[union-attr]
                 binding.stream_time = ev.timestamp  # type: ignore[union-attr]
+            if self._event_spans is not None:
+                self._event_spans.next(ev)
             mode = self._mode
             if mode == _VALUE:
                 return ev.value
@@ -103,6 +106,8 @@ class Stream:
         return await self._next_batch()
 
     async def _next_batch(self) -> Any:
+        if self._event_spans is not None:
+            self._event_spans.end()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         self._waiter = asyncio.get_running_loop().create_future()
@@ -111,7 +116,11 @@ class Stream:
 
     # -- what the partition actor calls ------------------------------------------
     def bind(self, binding: PartitionBinding) -> None:
+        from cluster import tracing
+
         self._binding = binding
+        ratio = tracing.per_event()
+        self._event_spans = tracing.EventSpans(ratio) if ratio > 0 else None
 
     @property
     def current_index(self) -> int:

@@ -85,7 +85,7 @@ def configure(settings: dict[str, Any] | None, app: str, role: str,
         old.shutdown()
     _state.update(enabled=True, provider=provider, key=key,
                   tracer=provider.get_tracer("raytables"),
-                  per_event=bool(settings.get("per_event", False)))
+                  per_event=settings.get("per_event", False))
 
 
 def _otlp_exporter(settings: dict[str, Any]) -> Any:
@@ -114,8 +114,47 @@ def enabled() -> bool:
     return _state["enabled"]
 
 
-def per_event() -> bool:
-    return _state["enabled"] and _state["per_event"]
+def per_event() -> float:
+    """Fraction of events that get a span of their own (opt-in: `per_event=True` or a ratio)."""
+    if not _state["enabled"]:
+        return 0.0
+    value = _state["per_event"]
+    return 1.0 if value is True else float(value or 0.0)
+
+
+class EventSpans:
+    """One span per event (or a sampled share), open while the agent handles the event.
+
+    Started when the stream hands out an event and ended when the agent asks for
+    the next one, so what the agent does in between (table writes, sends) happens
+    inside it; its parent is the event's own `traceparent` when it carries one.
+    """
+
+    def __init__(self, ratio: float) -> None:
+        import random
+
+        self.ratio = ratio
+        self._random = random.random
+        self._span: Span | None = None
+        self._token: Any = None
+
+    def next(self, event: Any) -> None:
+        self.end()
+        if self.ratio < 1.0 and self._random() >= self.ratio:
+            return
+        parent = context_from_headers(event.headers)
+        self._span = _state["tracer"].start_span(
+            "agent.event", context=parent, kind=SpanKind.CONSUMER,
+            attributes={"messaging.destination.name": event.topic,
+                        "messaging.kafka.partition": event.partition,
+                        "messaging.kafka.offset": event.offset})
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    def end(self) -> None:
+        if self._span is not None:
+            otel_context.detach(self._token)
+            self._span.end()
+            self._span, self._token = None, None
 
 
 def memory_exporter() -> Any:

@@ -77,3 +77,42 @@ def test_off_builds_no_span_and_leaves_headers_alone():
     assert tracing.traceparent() is None
     assert tracing.normalize(False) is None and tracing.normalize(True) == {}
     assert tracing.normalize("http://127.0.0.1:4317") == {"endpoint": "http://127.0.0.1:4317"}
+
+
+def test_per_event_spans_are_opt_in_and_parent_the_agents_work():
+    import asyncio
+
+    from cluster.context import Event, PartitionBinding
+    from cluster.streams import Stream
+
+    tracing.configure({"exporter": "memory", "per_event": True}, "app", "events", 0)
+    exporter = tracing.memory_exporter()
+    exporter.clear()
+    try:
+        with tracing.span("produce"):
+            headers = (("traceparent", tracing.traceparent()),)
+        stream = Stream("t")
+        stream.bind(PartitionBinding(partition=0, tables={}))
+        events = [Event("t", 0, i, float(i), None, i, headers) for i in range(3)]
+        sent = []
+
+        async def agent(s):
+            async for value in s:
+                sent.append((value, tracing.traceparent()))
+
+        async def main():
+            task = asyncio.ensure_future(agent(stream))
+            await stream.feed(events, task)
+            task.cancel()
+
+        asyncio.run(main())
+        spans = [s for s in exporter.get_finished_spans() if s.name == "agent.event"]
+        produce = next(s for s in exporter.get_finished_spans() if s.name == "produce")
+        assert [s.attributes["messaging.kafka.offset"] for s in spans] == [0, 1, 2]
+        assert all(s.parent.span_id == produce.context.span_id for s in spans)
+        # what the agent sends while handling event i carries event i's span
+        assert [tp.decode().split("-")[2] for _, tp in sent] == [
+            format(s.context.span_id, "016x") for s in spans]
+    finally:
+        tracing.configure(None, "app", "events")
+        tracing._state["key"] = None
