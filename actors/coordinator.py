@@ -17,7 +17,7 @@ from typing import Any
 from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
 from actors.peers import PartitionPeer
-from actors.planner import Action, PartitionView, plan
+from actors.planner import Action, PartitionView, plan, rebalance
 from cluster import tracing
 from cluster.config import AppSpec
 
@@ -135,9 +135,20 @@ class CoordinatorRuntime:
             try:
                 async with self._lock:
                     await self.reconcile()
+                if self.config.rebalance and not any(self.pending.values()):
+                    await self.rebalance_step()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad step
                 log.exception("coordinator reconcile step failed")
             await asyncio.sleep(0.5)
+
+    async def rebalance_step(self) -> None:
+        """When nodes join (or partitions piled up on one), move one active toward balance."""
+        nodes = alive_nodes()
+        moves = rebalance({p: peer.node_id for p, peer in self.actives.items()}, nodes)
+        if moves:
+            p, node = moves[0]
+            self._record("rebalance", partition=p, to=node, planned=len(moves))
+            await self.move(p, node)
 
     async def reconcile(self) -> None:
         """Observe health, plan, act: promote or replace dead actives, keep standbys."""

@@ -69,3 +69,29 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str])
         for _ in range(max(0, standbys_wanted - len(live) - len(view.pending))):
             actions.append(Action("create_standby", p, _free_slot(used), avoid))
     return actions
+
+
+def rebalance(actives: dict[int, str | None], nodes: set[str]) -> list[tuple[int, str]]:
+    """Moves that even out actives over `nodes`, moving as few partitions as possible.
+
+    Sticky: a partition moves only off a node holding more than its fair share,
+    and only onto a node holding fewer; partitions whose node is unknown stay.
+    """
+    if not nodes:
+        return []
+    counts = {n: 0 for n in nodes}
+    by_node: dict[str, list[int]] = {n: [] for n in nodes}
+    for p, node in sorted(actives.items()):
+        if node in counts:
+            counts[node] += 1
+            by_node[node].append(p)
+    moves = []
+    while True:
+        busiest = max(counts, key=lambda n: (counts[n], n))
+        idlest = min(counts, key=lambda n: (counts[n], n))
+        if counts[busiest] - counts[idlest] <= 1:
+            return moves
+        p = by_node[busiest].pop()
+        moves.append((p, idlest))
+        counts[busiest] -= 1
+        counts[idlest] += 1

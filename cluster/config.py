@@ -36,6 +36,7 @@ class AppConfig:
     close_retries: int = 3
     close_task_options: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 0.1})
     tracing: Any = None  # see cluster.tracing: True, an OTLP URL or a dict
+    rebalance: bool = True  # spread actives over nodes as they join (one move at a time)
     start_timeout: float = 120.0
     broker_timeout: float = 15.0
 

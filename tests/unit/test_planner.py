@@ -59,3 +59,24 @@ def test_dead_active_is_replaced_by_the_least_lagging_standby():
                              [Replica(1, "n2", lag=9), Replica(2, "n3", lag=2)])}
     actions = plan(view, 1, {"n2", "n3"})
     assert [(a.kind, a.slot) for a in actions] == [("drop", 0), ("promote", 2)]
+
+
+@given(st.dictionaries(st.integers(0, 15), st.sampled_from(["n1", "n2", "n3", "n4"]), min_size=1),
+       st.sets(st.sampled_from(["n1", "n2", "n3", "n4"]), min_size=1))
+def test_rebalance_evens_out_actives_and_moves_only_what_must(actives, nodes):
+    from actors.planner import rebalance
+
+    moves = rebalance(actives, nodes)
+    after = dict(actives)
+    for p, target in moves:
+        assert target in nodes and after[p] != target
+        after[p] = target
+    placed = [n for n in after.values() if n in nodes]
+    counts = [placed.count(n) for n in nodes]
+    assert max(counts) - min(counts) <= 1
+    # minimal: only partitions above the fair share move
+    fair = -(-len(placed) // len(nodes))
+    excess = sum(max(0, [n for n in actives.values() if n in nodes].count(node) - fair)
+                 for node in nodes)
+    assert len(moves) <= excess + len(nodes)
+    assert len({p for p, _ in moves}) == len(moves)  # nothing moves twice
