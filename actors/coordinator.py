@@ -17,6 +17,7 @@ from typing import Any
 from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
 from actors.peers import PartitionPeer
+from actors.autoscale import Autoscaler
 from actors.planner import Action, PartitionView, plan, rebalance
 from cluster import tracing
 from cluster.config import AppSpec
@@ -43,6 +44,7 @@ class CoordinatorRuntime:
         self._stopping = False
         self._starting: list[PartitionPeer] = []
         self._lock = asyncio.Lock()  # the reconcile loop and moves take turns
+        self.autoscaler = Autoscaler(self.config.scale_policy) if self.config.autoscale else None
         self.moves: list[dict[str, Any]] = []
 
     def _record(self, kind: str, **details: Any) -> None:
@@ -135,11 +137,25 @@ class CoordinatorRuntime:
             try:
                 async with self._lock:
                     await self.reconcile()
+                if self.autoscaler is not None:
+                    await self.autoscale_step()
                 if self.config.rebalance and not any(self.pending.values()):
                     await self.rebalance_step()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad step
                 log.exception("coordinator reconcile step failed")
             await asyncio.sleep(0.5)
+
+    async def autoscale_step(self) -> None:
+        """Lag decides the capacity asked of Ray's autoscaler; rebalance then uses it."""
+        assert self.autoscaler is not None
+        progress = await self.progress()
+        decision = self.autoscaler.observe(sum(p.get("total_lag", 0) for p in progress))
+        if decision is None:
+            return
+        from ray.autoscaler.sdk import request_resources
+
+        request_resources(bundles=[{"CPU": 1}] * decision)
+        self._record("autoscale", requested_cpus=decision)
 
     async def rebalance_step(self) -> None:
         """When nodes join (or partitions piled up on one), move one active toward balance."""
@@ -310,6 +326,8 @@ class CoordinatorRuntime:
                          for p, ss in self.standbys.items()},
             "restarts": {p: self.restarts.get(p, 0) for p in range(self.spec.partitions)},
             "moves": self.moves[-50:],
+            "autoscale": None if self.autoscaler is None else {
+                "requested_cpus": self.autoscaler.requested_cpus},
             "events": self.events[-50:],
         }
 

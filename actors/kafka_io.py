@@ -16,19 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from cluster.config import bootstrap_of  # noqa: F401 - re-exported for the actors
 from cluster.errors import BrokerUnavailable, ConfigError, PartitionCountMismatch
-
-
-def bootstrap_of(broker: str) -> str:
-    """`kafka://h:p;h2:p2` (Faust style) or plain `h:p,h2:p2` to aiokafka's form."""
-    servers = []
-    for part in broker.replace(";", ",").split(","):
-        part = part.strip()
-        if part.startswith("kafka://"):
-            part = part[len("kafka://"):]
-        if part:
-            servers.append(part)
-    return ",".join(servers)
 
 
 @dataclass(frozen=True)

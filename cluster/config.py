@@ -14,6 +14,31 @@ from cluster.topics import Topic
 GUARANTEES = ("at_least_once", "exactly_once")
 
 
+def bootstrap_of(broker: str) -> str:
+    """`kafka://h:p;h2:p2` (Faust style) or plain `h:p,h2:p2` to aiokafka's form."""
+    servers = []
+    for part in broker.replace(";", ",").split(","):
+        part = part.strip()
+        if part.startswith("kafka://"):
+            part = part[len("kafka://"):]
+        if part:
+            servers.append(part)
+    return ",".join(servers)
+
+
+@dataclass
+class ScalePolicy:
+    """When the coordinator asks Ray's autoscaler for CPUs (see actors.autoscale)."""
+
+    high_lag: int = 50_000  # events behind, summed over partitions: scale out above
+    low_lag: int = 1_000  # scale back in below
+    rounds_up: int = 6  # consecutive high observations before scaling out (~3 s)
+    rounds_down: int = 60  # consecutive low observations before scaling in (~30 s)
+    step_cpus: int = 2  # CPUs added per decision (a fake node / a worker's size)
+    max_cpus: int = 16
+
+
+
 @dataclass
 class AppConfig:
     """Settings of one app (`cluster.init(...)` keywords)."""
@@ -37,6 +62,8 @@ class AppConfig:
     close_task_options: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 0.1})
     tracing: Any = None  # see cluster.tracing: True, an OTLP URL or a dict
     rebalance: bool = True  # spread actives over nodes as they join (one move at a time)
+    autoscale: bool = False  # ask Ray's autoscaler for CPUs while partitions lag
+    scale_policy: ScalePolicy = field(default_factory=ScalePolicy)
     start_timeout: float = 120.0
     broker_timeout: float = 15.0
 
@@ -54,8 +81,6 @@ class AppConfig:
 
     @property
     def bootstrap(self) -> str:
-        from actors.kafka_io import bootstrap_of
-
         return bootstrap_of(self.broker)
 
     @property
