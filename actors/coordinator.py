@@ -16,8 +16,8 @@ from typing import Any
 
 from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
-from actors.peers import PartitionPeer
 from actors.autoscale import Autoscaler
+from actors.peers import PartitionPeer
 from actors.planner import Action, PartitionView, plan, rebalance
 from cluster import tracing
 from cluster.config import AppSpec

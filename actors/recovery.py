@@ -9,7 +9,6 @@ partition and offsets when it stops making progress.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -161,7 +160,7 @@ async def run_recover_callbacks(runtime: Any) -> None:
     """`on_recover` / `recover_callbacks` of each table, awaited after its recovery."""
     import inspect
 
-    for name, table in runtime.spec.tables.items():
+    for table in runtime.spec.tables.values():
         for callback in table.recover_callbacks:
             result = callback()
             if inspect.isawaitable(result):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 import ray
+from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
 from actors.coordinator import CoordinatorRuntime
 from actors.partition import PartitionRuntime

@@ -189,6 +189,9 @@ class TablePartition:
         keys = self._open.get(r)
         if keys is not None:
             keys.discard(k)
+        self._drop_from_key_index(k, r)
+
+    def _drop_from_key_index(self, k: Any, r: Range) -> None:
         if self.key_index_enabled:
             ranges = self._key_index.get(k)
             if ranges is not None:
@@ -226,12 +229,7 @@ class TablePartition:
             for k in sorted(keys, key=repr):
                 value = self.get((k, r))
                 closed.append(ClosedWindow(self.name, self.partition, k, r, value))
-                if self.key_index_enabled:
-                    ranges = self._key_index.get(k)
-                    if ranges is not None:
-                        ranges.discard(r)
-                        if not ranges:
-                            del self._key_index[k]
+                self._drop_from_key_index(k, r)
             self.last_closed_window = max(self.last_closed_window, r[0])
         return closed
 

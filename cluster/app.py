@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
 from cluster.agents import Agent
 from cluster.config import AppConfig, AppSpec
 from cluster.tables import Table, TableSpec, WindowWrapper
@@ -160,7 +159,6 @@ class Cluster:
         import ray
 
         from actors.remote import create_coordinator
-
         from cluster import tracing
 
         ensure_ray(ray_address)

@@ -26,6 +26,18 @@ REPO = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPT = REPO / "deploy" / "kafka.sh"
 
 
+def run_script(script: Path, args: tuple[str, ...], workdir: Path, env: dict[str, str],
+               timeout: float) -> str:
+    """One of the deploy/ scripts on our own state dir; its stderr in the error if it fails."""
+    proc = subprocess.run(["bash", str(script), *args, "--dir", str(workdir)],
+                          env=dict(os.environ, PYTHON=sys.executable, **env),
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"deploy/{script.name} {args[0]} failed (exit {proc.returncode}); "
+                           f"logs in {workdir}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
 @dataclass
 class LocalKafka:
     """A single-node KRaft broker on 127.0.0.1 owned by this process."""
@@ -34,17 +46,7 @@ class LocalKafka:
     bootstrap: str = ""
 
     def _run(self, *args: str, timeout: float = 600) -> str:
-        env = dict(os.environ, PYTHON=sys.executable)
-        proc = subprocess.run(
-            ["bash", str(KAFKA_SCRIPT), *args, "--dir", str(self.workdir)],
-            env=env, capture_output=True, text=True, timeout=timeout,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"deploy/kafka.sh {args[0]} failed (exit {proc.returncode}); "
-                f"broker log: {self.workdir / 'broker.log'}\n{proc.stderr[-3000:]}"
-            )
-        return proc.stdout.strip()
+        return run_script(KAFKA_SCRIPT, args, self.workdir, {}, timeout).strip()
 
     def start(self) -> str:
         self.bootstrap = self._run("start").splitlines()[-1]
@@ -99,15 +101,9 @@ class LocalJaeger:
     endpoints: dict[str, str] = field(default_factory=dict)
 
     def _run(self, *args: str, timeout: float = 1800) -> str:
-        env = dict(os.environ, PYTHON=sys.executable, JAEGER_OTLP_GRPC_PORT="0",
-                   JAEGER_OTLP_HTTP_PORT="0", JAEGER_QUERY_HTTP_PORT="0",
-                   JAEGER_QUERY_GRPC_PORT="0")
-        proc = subprocess.run(["bash", str(JAEGER_SCRIPT), *args, "--dir", str(self.workdir)],
-                              env=env, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"deploy/jaeger.sh {args[0]} failed (exit {proc.returncode}):\n"
-                               f"{proc.stderr[-3000:]}")
-        return proc.stdout
+        free_ports = {f"JAEGER_{name}_PORT": "0"
+                      for name in ("OTLP_GRPC", "OTLP_HTTP", "QUERY_HTTP", "QUERY_GRPC")}
+        return run_script(JAEGER_SCRIPT, args, self.workdir, free_ports, timeout)
 
     def start(self) -> dict[str, str]:
         out = self._run("start")

@@ -78,9 +78,9 @@ def ray_local() -> Iterator[None]:
 @pytest.fixture
 def ray_cluster() -> Iterator[object]:
     """Several raylets on this machine; remove_node() simulates a node crash."""
-    from tests.multinode import MultiNodeCluster
-
     import ray
+
+    from tests.multinode import MultiNodeCluster
 
     if ray.is_initialized():
         ray.shutdown()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cluster.localdev import ray_temp_dir  # sets Ray's loopback env before ray loads
-
 import ray  # noqa: I001
 from ray.cluster_utils import Cluster
+
+from cluster.localdev import ray_temp_dir  # sets Ray's loopback env before ray loads
 
 # Node death is noticed after period x threshold; the defaults (3 s x 5) make
 # every failover test wait 15 s. Tighter than ~4 s and a busy 2-core machine

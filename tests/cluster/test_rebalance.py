@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-import cluster
+from tests.helpers import tracking_app, tracking_events
 
 pytestmark = pytest.mark.cluster
 
@@ -16,20 +16,11 @@ pytestmark = pytest.mark.cluster
 def test_partitions_spread_onto_a_new_node_under_load(ray_cluster, bootstrap, topic_name,
                                                       tmp_path):
     ray_cluster.add_node(num_cpus=2)
-    app = cluster.Cluster(f"rb-{topic_name}", broker=f"kafka://{bootstrap}", store="rocksdb://",
-                          data_dir=str(tmp_path), standby_replicas=0)
-    src = app.topic(topic_name, partitions=4)
-    latest = app.table("latest")
-    counts = app.table("counts", default=int)
-
-    @app.agent(src)
-    async def track(stream):
-        async for ev in stream:
-            latest[ev["id"]] = ev["v"]
-            counts[ev["k"]] += 1
-
+    app, src, latest, counts = tracking_app(f"rb-{topic_name}", bootstrap, topic_name, 4,
+                                            store="rocksdb://", data_dir=str(tmp_path),
+                                            standby_replicas=0)
     n = 6000
-    events = [(f"k{i % 16}", {"id": f"e{i}", "k": f"k{i % 16}", "v": i}) for i in range(n)]
+    events = tracking_events(n, 16)
     app.start()
     try:
         assert len({r["node_id"] for r in app.replicas()}) == 1

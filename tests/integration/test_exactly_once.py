@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 
 import pytest
 
 import cluster
+from tests.helpers import wait_for
 from tests.integration.kafka_util import read_topic
 
 pytestmark = pytest.mark.integration
 
-
-def wait_for(predicate, timeout: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def eos_app(name: str, bootstrap: str, topic: str):
@@ -59,7 +50,8 @@ def test_counts_and_outputs_exact_while_actives_are_killed(bootstrap, ray_local,
             p = rng.randrange(4)
             before = app.stats()["restarts"][p]
             ray.kill(app.owner(p), no_restart=True)
-            wait_for(lambda: app.stats()["restarts"][p] > before, what=f"kill {kill}: p{p} back")
+            wait_for(lambda p=p, before=before: app.stats()["restarts"][p] > before,
+                     what=f"kill {kill}: p{p} back")
         producer.join(timeout=120)
         app.wait_idle(timeout=180)
         reference = Counter(f"k{i % 12}" for i in range(n))
@@ -72,8 +64,8 @@ def test_counts_and_outputs_exact_while_actives_are_killed(bootstrap, ray_local,
 
 
 def test_a_zombie_active_cannot_commit_once_its_successor_started(bootstrap, ray_local, topic_name):
-    from ray import cloudpickle
     import ray
+    from ray import cloudpickle
 
     from actors.remote import create_partition_actor
 

@@ -8,26 +8,16 @@ from collections import Counter
 
 import pytest
 
-import cluster
+from tests.helpers import tracking_app, tracking_events
 
 pytestmark = pytest.mark.integration
 
 
 def test_move_every_partition_while_events_flow(bootstrap, ray_local, topic_name, tmp_path):
-    app = cluster.Cluster(f"mv-{topic_name}", broker=f"kafka://{bootstrap}", store="rocksdb://",
-                          data_dir=str(tmp_path))
-    src = app.topic(topic_name, partitions=4)
-    latest = app.table("latest")
-    counts = app.table("counts", default=int)
-
-    @app.agent(src)
-    async def track(stream):
-        async for ev in stream:
-            latest[ev["id"]] = ev["v"]
-            counts[ev["k"]] += 1
-
+    app, src, latest, counts = tracking_app(f"mv-{topic_name}", bootstrap, topic_name, 4,
+                                            store="rocksdb://", data_dir=str(tmp_path))
     n = 8000
-    events = [(f"k{i % 16}", {"id": f"e{i}", "k": f"k{i % 16}", "v": i}) for i in range(n)]
+    events = tracking_events(n, 16)
     app.start()
     try:
         producer = threading.Thread(

@@ -101,7 +101,7 @@ def test_recovery_across_tombstones_and_compacted_segments(bootstrap, ray_local,
                     expected[k] = rnd * 100 + i
             src.send_many(batch)
             app.wait_idle()
-            time.sleep(0.15)  # let segment.ms roll segments between rounds  # noqa: sleep is the input
+            time.sleep(0.15)  # segment.ms=100 rolls a segment between rounds: input, not a wait
         assert dict(state.items()) == expected
     finally:
         app.stop()

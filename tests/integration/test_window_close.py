@@ -10,6 +10,7 @@ import pytest
 
 import cluster
 from cluster.windows import HoppingWindow, TumblingWindow
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +37,6 @@ def collector():
 
     return Collector.remote()
 
-
-def wait_for(predicate, timeout: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def keyed_events(n_keys: int, seconds: int, base: float):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from cluster import context
 from cluster.codecs import JSON
 from cluster.context import Event, PartitionBinding
 from cluster.tables import Table, TableSpec, TableWriteError, WindowWrapper
-from cluster.windows import HoppingWindow, TumblingWindow
+from cluster.windows import TumblingWindow
 
 
 class Order(cluster.Record):
@@ -147,13 +148,16 @@ def test_every_in_place_operator_applies_to_every_range():
     core, b = make(table.spec)
     at(b, 12)
     expected = 12
-    for op, operand in (("+=", 3), ("-=", 1), ("*=", 4), ("//=", 3), ("%=", 7), ("**=", 2),
-                        ("<<=", 2), (">>=", 1), ("&=", 0b110), ("^=", 0b011), ("|=", 0b1000)):
-        ws = table["k"]
-        exec(f"ws {op} operand")
-        table["k"] = ws
-        expected = eval(f"expected {op[:-1]} operand")
-        assert table["k"][(5.0, 14.9)] == expected == table["k"][(10.0, 19.9)], op
+    for inplace, binary, operand in (
+            (operator.iadd, operator.add, 3), (operator.isub, operator.sub, 1),
+            (operator.imul, operator.mul, 4), (operator.ifloordiv, operator.floordiv, 3),
+            (operator.imod, operator.mod, 7), (operator.ipow, operator.pow, 2),
+            (operator.ilshift, operator.lshift, 2), (operator.irshift, operator.rshift, 1),
+            (operator.iand, operator.and_, 0b110), (operator.ixor, operator.xor, 0b011),
+            (operator.ior, operator.or_, 0b1000)):
+        table["k"] = inplace(table["k"], operand)  # what `table["k"] op= operand` does
+        expected = binary(expected, operand)
+        assert table["k"][(5.0, 14.9)] == expected == table["k"][(10.0, 19.9)], inplace
     ws = table["k"]
     ws /= 2
     assert table["k"][(5.0, 14.9)] == expected / 2

@@ -1,0 +1,43 @@
+"""What many integration and cluster tests share: polling with a deadline, and the
+tracking app whose final state proves nothing was lost (idempotent `latest`) and
+nothing doubled (`counts`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cluster
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 90, what: str = "condition") -> Any:
+    """Polls `predicate` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def tracking_app(name: str, bootstrap: str, topic: str, partitions: int,
+                 **options: Any) -> tuple[cluster.Cluster, Any, Any, Any]:
+    """`latest[id] = value` (idempotent) and `counts[key] += 1` over keyed events."""
+    app = cluster.Cluster(name, broker=f"kafka://{bootstrap}", **options)
+    src = app.topic(topic, partitions=partitions)
+    latest = app.table("latest")
+    counts = app.table("counts", default=int)
+
+    @app.agent(src)
+    async def track(stream):
+        async for ev in stream:
+            latest[ev["id"]] = ev["v"]
+            counts[ev["k"]] += 1
+
+    return app, src, latest, counts
+
+
+def tracking_events(n: int, keys: int) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"k{i % keys}", {"id": f"e{i}", "k": f"k{i % keys}", "v": i}) for i in range(n)]
