@@ -93,6 +93,8 @@ def test_a_zombie_active_cannot_commit_once_its_successor_started(bootstrap, ray
 
         wait_for(zombie_fenced, what="the zombie to be fenced")
         assert any("fenced" in e for e in fenced)
+        # the coordinator replaces the fenced actor (which fences the successor in turn)
+        wait_for(lambda: app.stats()["restarts"][0] >= 1, what="partition 0 replaced")
         app.wait_idle(timeout=120)
         ray.get(successor.stop.remote())
         ray.kill(successor)
