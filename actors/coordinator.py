@@ -343,6 +343,7 @@ class CoordinatorRuntime:
             peer.kill()
         for peer in peers:
             await _name_free(peer.name, self.config.namespace)
+        tracing.flush()
         return {f"{p.partition}/{p.slot}": (r if not isinstance(r, BaseException)
                                             else {"error": repr(r)})
                 for p, r in zip(peers, results)}

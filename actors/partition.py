@@ -229,6 +229,7 @@ class PartitionRuntime:
         for core in self.cores.values():
             core.store.close()
         context.bind(None)
+        tracing.flush()
         self.lifecycle.to(PartitionState.CLOSED)
         return self.stats()
 

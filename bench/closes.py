@@ -27,7 +27,7 @@ Why this shape:
 * The first ``--warmup`` windows are left out of the statistics: Ray starts
   the task workers during them.
 
-    .venv/bin/python -m bench.closes [--keys 1000] [--windows 20] [--speed 1]
+    .venv/bin/python -m bench.closes [--keys 500] [--windows 20] [--speed 1]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def pct(xs: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--windows", type=int, default=20, help="windows of event time sent")
     parser.add_argument("--window", type=float, default=1.0)
     parser.add_argument("--expires", type=float, default=0.05)

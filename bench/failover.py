@@ -19,7 +19,8 @@ Why this shape:
 * The cluster is reused between runs: before each kill a spare node is added and
   every partition must again have a standby on another node than its active
   (the coordinator places standbys away from actives), so each run starts in
-  the same shape without paying Ray and app start-up again.
+  the same shape without paying Ray and app start-up again. The coordinator's
+  rebalancing is off (``rebalance=False``), so the spare only receives standbys.
 
     .venv/bin/python -m bench.failover [--runs 3] [--rate 400] [--store memory]
 """
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import cluster
-    from cluster.localdev import LocalKafka
+    from cluster.config import AppConfig
+    from cluster.localdev import LocalKafka  # before ray is imported: keeps Ray on loopback
     from tests.multinode import FAST_HEALTH_CHECKS, MultiNodeCluster
 
     partitions = 2
@@ -153,9 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(2):
             mc.add_node(num_cpus=2)
         name = f"bench-fo-{uuid.uuid4().hex[:6]}"
+        # no rebalancing: the spare node would pull an active onto it mid-benchmark, and a
+        # move can leave a partition's active on the node of its own standby
+        extra = {"rebalance": False} if "rebalance" in AppConfig.__dataclass_fields__ else {}
         app = cluster.Cluster(name, broker=f"kafka://{kafka.bootstrap}", store=args.store,
                               data_dir=tempfile.mkdtemp(prefix="bench-failover-"),
-                              standby_replicas=1)
+                              standby_replicas=1, **extra)
         src = app.topic(name, partitions=partitions)
         latest = app.table("latest", default=int)
 

@@ -49,7 +49,7 @@ def ensure_ray(address: str | None = None) -> None:
 
     import ray
 
-    from cluster import localdev  # noqa: F401 - keeps a local Ray on loopback
+    from cluster import localdev
 
     if ray.is_initialized():
         return

@@ -16,11 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Ray swaps 127.0.0.1 for the machine's routable address unless this is off;
-# we keep every Ray process on loopback. Read when ray is first imported.
+# a local Ray of ours keeps every process on loopback. Only for Ray started
+# here: a driver joining a real cluster must keep Ray's own address choice.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
                 "RAY_USAGE_STATS_ENABLED": "0"}
-for _k, _v in LOOPBACK_ENV.items():
-    os.environ.setdefault(_k, _v)
+
+
+def use_loopback() -> None:
+    """For this process (already imported ray reads the constant at call time) and its children."""
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+    except ImportError:
+        pass
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPT = REPO / "deploy" / "kafka.sh"
@@ -77,6 +88,7 @@ def ray_temp_dir() -> str:
 
 def init_local_ray(num_cpus: int | None = None, **kwargs: object) -> None:
     """Start a local Ray on loopback with its session files in a private temp dir."""
+    use_loopback()
     import ray
 
     kwargs.setdefault("include_dashboard", False)

@@ -32,7 +32,12 @@ def normalize(setting: Any) -> dict[str, Any] | None:
     """`tracing=` as given by the user -> a plain dict shipped to every actor (or None: off)."""
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return None
-    if setting is None or setting is False:
+    if setting is None:  # not chosen in code: the standard variables decide
+        exporter = os.environ.get("OTEL_TRACES_EXPORTER", "")
+        if exporter == "none" or not (exporter or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+            return None
+        return {}
+    if setting is False:
         return None
     if setting is True:
         return {}

@@ -3,7 +3,9 @@
 # on Maven Central. The jars are resolved once with Maven and cached outside the
 # repository, so a warm start is one JVM launch.
 #
-#   deploy/kafka.sh start [--dir DIR] [--port PORT]   prints the bootstrap address
+#   deploy/kafka.sh start [--dir DIR] [--port PORT] [--fresh]
+#                                  prints the bootstrap address; a restart keeps the
+#                                  topics and the port unless --fresh
 #   deploy/kafka.sh stop  [--dir DIR]                 stops the broker by its PID
 #   deploy/kafka.sh status [--dir DIR]
 #   deploy/kafka.sh fetch                             only fills the jar cache
@@ -20,11 +22,13 @@ python="${PYTHON:-python3}"
 cmd="${1:-}"; shift || true
 dir="${RAYTABLES_KAFKA_DIR:-/tmp/raytables-kafka}"
 port=""
+fresh=0
 start_timeout="${KAFKA_START_TIMEOUT:-90}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
+    --fresh) fresh=1; shift ;;
     *) echo "kafka.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -60,9 +64,12 @@ start() {
   fi
   fetch
   mkdir -p "$dir"
+  # a restart keeps the topics (and the address) of the previous run, so stores
+  # persisted by apps stay consistent with their changelogs; --fresh wipes them
+  if [ "$fresh" = 1 ]; then rm -rf "$dir/data" "$dir/bootstrap"; fi
+  if [ -z "$port" ] && [ -f "$dir/bootstrap" ]; then port="$(cut -d: -f2 "$dir/bootstrap")"; fi
   [ -n "$port" ] || port="$(free_port)"
   local cport; cport="$(free_port)"
-  rm -rf "$dir/data"
   cat > "$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
@@ -89,8 +96,10 @@ log.cleaner.backoff.ms=1000
 EOF
   local cp="$cache/libs/*"
   local cluster_id; cluster_id="$("$python" -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-  java -cp "$cp" kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/server.properties" \
-      > "$dir/format.log" 2>&1 || { log "formatting the KRaft log directory failed:"; cat "$dir/format.log" >&2; exit 1; }
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    java -cp "$cp" kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/server.properties" \
+        > "$dir/format.log" 2>&1 || { log "formatting the KRaft log directory failed:"; cat "$dir/format.log" >&2; exit 1; }
+  fi
   # setsid: the broker must not die with the shell or test that started it;
   # it is stopped by PID through `kafka.sh stop`.
   setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true \

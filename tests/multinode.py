@@ -13,7 +13,7 @@ from typing import Any
 import ray  # noqa: I001
 from ray.cluster_utils import Cluster
 
-from cluster.localdev import ray_temp_dir  # sets Ray's loopback env before ray loads
+from cluster.localdev import ray_temp_dir, use_loopback
 
 # Node death is noticed after period x threshold; the defaults (3 s x 5) make
 # every failover test wait 15 s. Tighter than ~4 s and a busy 2-core machine
@@ -36,6 +36,7 @@ def _free_port() -> int:
 
 class MultiNodeCluster:
     def __init__(self, head_cpus: int = 0, system_config: dict[str, Any] | None = None) -> None:
+        use_loopback()
         temp_dir = ray_temp_dir()
         # cluster_utils writes its address file under $RAY_TMPDIR/ray: keep it private too.
         os.environ["RAY_TMPDIR"] = temp_dir

@@ -68,6 +68,17 @@ def test_errors_are_recorded_on_spans(memory_tracing):
     assert span.events[0].name == "exception"
 
 
+def test_standard_variables_turn_it_on(monkeypatch):
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    assert tracing.normalize(None) is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    assert tracing.normalize(None) == {} and tracing.normalize(False) is None
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert tracing.normalize(True) is None
+
+
 def test_off_builds_no_span_and_leaves_headers_alone():
     tracing.configure(None, "app", "test")
     assert not tracing.enabled()
