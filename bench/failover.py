@@ -145,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import cluster
-    from cluster.config import AppConfig
     from cluster.localdev import LocalKafka  # before ray is imported: keeps Ray on loopback
     from tests.multinode import FAST_HEALTH_CHECKS, MultiNodeCluster
 
@@ -157,10 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         name = f"bench-fo-{uuid.uuid4().hex[:6]}"
         # no rebalancing: the spare node would pull an active onto it mid-benchmark, and a
         # move can leave a partition's active on the node of its own standby
-        extra = {"rebalance": False} if "rebalance" in AppConfig.__dataclass_fields__ else {}
         app = cluster.Cluster(name, broker=f"kafka://{kafka.bootstrap}", store=args.store,
                               data_dir=tempfile.mkdtemp(prefix="bench-failover-"),
-                              standby_replicas=1, **extra)
+                              standby_replicas=1, rebalance=False)
         src = app.topic(name, partitions=partitions)
         latest = app.table("latest", default=int)
 
