@@ -172,10 +172,12 @@ class CoordinatorRuntime:
         health = dict(zip((id(p) for p in peers),
                           await asyncio.gather(*(p.healthy() for p in peers))))
         nodes = alive_nodes()
+        # replicas that joined while we awaited (a standby finishing its start) count as healthy
         views = {
             p: PartitionView(
-                active=self.actives[p].replica(health[id(self.actives[p])]) if p in self.actives else None,
-                standbys=[s.replica(health[id(s)]) for s in self.standbys.get(p, [])],
+                active=(self.actives[p].replica(health.get(id(self.actives[p]), True))
+                        if p in self.actives else None),
+                standbys=[s.replica(health.get(id(s), True)) for s in self.standbys.get(p, [])],
                 pending=set(self.pending.get(p, ())))
             for p in range(self.spec.partitions)
         }
