@@ -68,8 +68,7 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str])
         avoid = active_node if active_node is not None and len(nodes) > 1 else None
         if avoid is not None:  # a standby sharing its active's node protects nothing
             for s in [s for s in live if s.node == avoid]:
-                live.remove(s)
-                used.discard(s.slot)
+                live.remove(s)  # its slot stays taken until the actor is gone
                 actions.append(Action("drop", p, s.slot))
         for _ in range(max(0, standbys_wanted - len(live) - len(view.pending))):
             actions.append(Action("create_standby", p, _free_slot(used), avoid))

@@ -60,7 +60,7 @@ def test_a_standby_on_its_actives_node_is_replaced_elsewhere():
     view = {0: PartitionView(Replica(0, "n1"), [Replica(1, "n1")])}
     actions = plan(view, 1, {"n1", "n2"})
     assert [(a.kind, a.slot, a.avoid_node) for a in actions] == [
-        ("drop", 1, None), ("create_standby", 1, "n1")]
+        ("drop", 1, None), ("create_standby", 2, "n1")]
     assert plan(view, 1, {"n1"}) == []  # one node: nothing better to do
 
 
