@@ -8,30 +8,20 @@ from collections import Counter
 
 import pytest
 
-import cluster
 from tests.helpers import wait_for
 from tests.integration.kafka_util import read_topic
+from tests.integration.test_exactly_once import eos_app
+from tests.integration.test_exactly_once import events as eos_events
 
 pytestmark = pytest.mark.cluster
 
 
 def test_node_loss_under_exactly_once(ray_cluster, bootstrap, topic_name, tmp_path):
     workers = [ray_cluster.add_node(num_cpus=2) for _ in range(2)]
-    app = cluster.Cluster(f"eosn-{topic_name}", broker=f"kafka://{bootstrap}",
-                          store="rocksdb://", data_dir=str(tmp_path), standby_replicas=1,
-                          processing_guarantee="exactly_once", rebalance=False)
-    src = app.topic(topic_name, partitions=4)
-    out = app.topic(f"{topic_name}-out", partitions=4)
-    counts = app.table("counts", default=int)
-
-    @app.agent(src)
-    async def count(stream):
-        async for ev in stream:
-            counts[ev["k"]] += 1
-            await out.send(key=ev["k"], value=ev["seq"])
-
+    app, src, counts = eos_app(f"eosn-{topic_name}", bootstrap, topic_name, store="rocksdb://",
+                               data_dir=str(tmp_path), standby_replicas=1, rebalance=False)
     n = 6000
-    events = [(f"k{i % 12}", {"k": f"k{i % 12}", "seq": i}) for i in range(n)]
+    events = eos_events(n)
     app.start()
     try:
         active_nodes = {r["partition"]: r["node_id"] for r in app.replicas()

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.integration
 
 
 
-def eos_app(name: str, bootstrap: str, topic: str):
-    app = cluster.Cluster(name, broker=f"kafka://{bootstrap}", processing_guarantee="exactly_once")
+def eos_app(name: str, bootstrap: str, topic: str, **options):
+    """Counts per key and one output record per event, both in the batch's transaction."""
+    app = cluster.Cluster(name, broker=f"kafka://{bootstrap}", processing_guarantee="exactly_once",
+                          **options)
     src = app.topic(topic, partitions=4)
     out = app.topic(f"{topic}-out", partitions=4)
     counts = app.table("counts", default=int)
