@@ -352,14 +352,10 @@ class CoordinatorRuntime:
 
 
 async def _name_free(name: str, namespace: str, timeout: float = 30.0) -> None:
-    import ray
+    from cluster.app import name_taken
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            ray.get_actor(name, namespace=namespace)
-        except ValueError:
-            return
+    while name_taken(name, namespace) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
 

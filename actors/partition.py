@@ -69,16 +69,12 @@ class AgentRunner:
         return asyncio.get_running_loop().create_task(self.agent.fn(self.stream))
 
     async def run(self, events: list[Event]) -> None:
-        self.binding.in_agent = True
-        try:
-            while not await self.stream.feed(events, self.task):
-                exc = None if self.task.cancelled() else self.task.exception()
-                self.on_error(self.agent, self.binding.event, exc)
-                self.task = self._spawn()
-                if self.stream.remaining() == 0:
-                    return
-        finally:
-            self.binding.in_agent = False
+        while not await self.stream.feed(events, self.task):
+            exc = None if self.task.cancelled() else self.task.exception()
+            self.on_error(self.agent, self.binding.event, exc)
+            self.task = self._spawn()
+            if self.stream.remaining() == 0:
+                return
 
     async def stop(self) -> None:
         self.task.cancel()
@@ -103,7 +99,6 @@ class PartitionRuntime:
         self.bootstrap = self.config.bootstrap
         self.cores: dict[str, TablePartition] = {}
         self.binding = PartitionBinding(partition=partition, tables=dict(self.cores))
-        self.binding.outbox = []  # type: ignore[attr-defined]
         self.counters: dict[str, int] = defaultdict(int)
         self.bad_samples: list[dict[str, Any]] = []
         self.committed: dict[TopicPartition, int] = {}
@@ -316,7 +311,7 @@ class PartitionRuntime:
         group_by = route.agent.group_by
         assert group_by is not None and route.forward_to is not None
         raw = {r.offset: r.value for r in records}
-        outbox = self.binding.outbox  # type: ignore[attr-defined]
+        outbox = self.binding.outbox
         n = self.spec.partitions
         for ev in events:
             try:
@@ -335,7 +330,7 @@ class PartitionRuntime:
         if idle > 0 and max_ts > 0:
             self.binding.stream_time = max(self.binding.stream_time, max_ts + idle)
         await self._close_windows()
-        if any(core.pending() for core in self.cores.values()) or self.binding.outbox:  # type: ignore[attr-defined]
+        if any(core.pending() for core in self.cores.values()) or self.binding.outbox:
             await self._flush({})
 
     async def _close_windows(self) -> None:
@@ -400,18 +395,21 @@ class PartitionRuntime:
                 pending.append((core, records, sent))
         for name, replica in self.globals.items():  # to the changelog partition of each key
             for r in replica.core.flush():
-                self.binding.outbox.append((self.spec.tables[name].changelog, r.key, r.value,  # type: ignore[attr-defined]
+                self.binding.outbox.append((self.spec.tables[name].changelog, r.key, r.value,
                                             partition_for_bytes(r.key, self.spec.partitions),
                                             None, ()))
             replica.core.commit([], None)
-        outbox = self.binding.outbox  # type: ignore[attr-defined]
+        outbox = self.binding.outbox
         out_futures = []
         if outbox:
-            self.binding.outbox = []  # type: ignore[attr-defined]
+            self.binding.outbox = []
             by_dest: dict[tuple[str, int], list[Any]] = defaultdict(list)
+            counts: dict[str, int] = {}  # partition count per destination, looked up once
             for topic, key, value, part, ts, headers in outbox:
                 if part is None:
-                    n = len(await self.producer.partitions_for(topic))
+                    if topic not in counts:
+                        counts[topic] = len(await self.producer.partitions_for(topic))
+                    n = counts[topic]
                     part = partition_for_bytes(key, n) if key is not None else self.partition % n
                 by_dest[(topic, part)].append((key, value, ts, headers))
             for (topic, part), items in by_dest.items():
@@ -479,7 +477,7 @@ class PartitionRuntime:
         if dlq:
             headers = (("raytables-error", repr(exc).encode()[:1000]),
                        ("raytables-source", f"{topic}/{partition}/{offset}".encode()))
-            self.binding.outbox.append((dlq, key, value or b"", None, None, headers))  # type: ignore[attr-defined]
+            self.binding.outbox.append((dlq, key, value or b"", None, None, headers))
 
     # -- reads (and use_partitioner writes) for handles outside agents -----------------
     def _core(self, table: str) -> TablePartition:

@@ -259,16 +259,20 @@ class Cluster:
             self.stop()
 
 
-def _wait_name_free(name: str, namespace: str, timeout: float = 30.0) -> None:
-    """A killed named actor keeps its name for a moment; the next start needs it."""
+def name_taken(name: str, namespace: str) -> bool:
+    """A killed named actor keeps its name for a moment; the next start needs it free."""
     import ray
 
+    try:
+        ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        return False
+    return True
+
+
+def _wait_name_free(name: str, namespace: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            ray.get_actor(name, namespace=namespace)
-        except ValueError:
-            return
+    while name_taken(name, namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

@@ -11,7 +11,7 @@ guess from ambient state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -27,26 +27,15 @@ class Event:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-class PartitionState(Protocol):
-    """What the local state of one table on one partition offers (see actors.table_core)."""
-
-    name: str
-    partition: int
-
-    def get(self, key: Any, default: Any = None) -> Any: ...
-    def set(self, key: Any, value: Any) -> None: ...
-    def delete(self, key: Any) -> bool: ...
-    def contains(self, key: Any) -> bool: ...
-
-
 @dataclass
 class PartitionBinding:
     partition: int
     tables: dict[str, Any]
     event: Event | None = None
     stream_time: float = 0.0
-    in_agent: bool = False
-    late_events: dict[str, int] = field(default_factory=dict)
+    # records the agents send, written with the batch's changelogs: (topic, key, value,
+    # partition or None, timestamp or None, headers)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
 
     def table(self, name: str) -> Any:
         try:

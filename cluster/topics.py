@@ -48,7 +48,7 @@ class Topic:
         record = (self.encode_key(key), self.value_codec.dumps(value), partition, timestamp,
                   tracing.with_traceparent(headers or ()))
         binding = context.local()
-        if binding is not None and getattr(binding, "outbox", None) is not None:
+        if binding is not None:
             binding.outbox.append((self.name, *record))
             return
         await produce(self.broker, self.name, [record])
