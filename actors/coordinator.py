@@ -16,7 +16,7 @@ from typing import Any
 
 from ray import cloudpickle  # Ray's own: classes keep their identity across Ray calls
 
-from actors.autoscale import Autoscaler
+from actors.autoscale import Autoscaler, Capacity
 from actors.peers import PartitionPeer
 from actors.planner import Action, PartitionView, plan, rebalance
 from cluster import tracing
@@ -45,6 +45,8 @@ class CoordinatorRuntime:
         self._starting: list[PartitionPeer] = []
         self._lock = asyncio.Lock()  # the reconcile loop and moves take turns
         self.autoscaler = Autoscaler(self.config.scale_policy) if self.config.autoscale else None
+        self.capacity = Capacity()
+        self.cordoned: set[str] = set()  # nodes drained by hand (`Cluster.drain`)
         self.moves: list[dict[str, Any]] = []
 
     def _record(self, kind: str, **details: Any) -> None:
@@ -55,8 +57,9 @@ class CoordinatorRuntime:
 
     def _create(self, partition: int, role: str, slot: int, avoid_node: str | None = None,
                 on_node: str | None = None) -> PartitionPeer:
-        handle = self._factory(self.config, self.spec_bytes, partition, role, slot, avoid_node,
-                               on_node)
+        avoid = ({avoid_node} if avoid_node else set()) | self._leaving()
+        handle = self._factory(self.config, self.spec_bytes, partition, role, slot,
+                               frozenset(avoid), on_node)
         return PartitionPeer(partition, self.config.partition_actor_name(partition, slot), handle,
                              role=role, slot=slot, avoid_node=avoid_node)
 
@@ -146,32 +149,88 @@ class CoordinatorRuntime:
             await asyncio.sleep(0.5)
 
     async def autoscale_step(self) -> None:
-        """Lag decides the capacity asked of Ray's autoscaler; rebalance then uses it."""
+        """Lag and processing time decide the capacity asked of Ray's autoscaler.
+
+        Scale-out raises the request and rebalance spreads actives onto the nodes
+        that join; scale-in drains the nodes added since (rebalance packs actives
+        back, reconcile restarts standbys elsewhere) and releases the request only
+        once nothing of ours is left on them, so the autoscaler sees them idle.
+        """
         assert self.autoscaler is not None
         progress = await self.progress()
-        decision = self.autoscaler.observe(sum(p.get("total_lag", 0) for p in progress))
-        if decision is None:
-            return
+        lag = sum(p.get("total_lag", 0) for p in progress)
+        decision = self.autoscaler.observe(lag, sum(p.get("busy_seconds", 0.0) for p in progress),
+                                           time.monotonic(), max(1, len(progress)))
         from ray.autoscaler.sdk import request_resources
 
-        request_resources(bundles=[{"CPU": 1}] * decision)
-        self._record("autoscale", requested_cpus=decision)
+        alive = alive_nodes()
+        self.capacity.forget_gone(alive)
+        if decision is not None and decision > 0:
+            total = self.capacity.scale_out(node_cpus(), decision)
+            request_resources(bundles=[{"CPU": 1}] * total)
+            self._record("scale_out", requested_cpus=total, extra_cpus=decision, lag=lag,
+                         busy=round(self.autoscaler.busy, 2))
+        elif decision == 0:
+            draining = self.capacity.scale_in(alive)
+            self._record("scale_in", draining=sorted(draining), lag=lag,
+                         busy=round(self.autoscaler.busy, 2))
+        if self.capacity.ready_to_release({p.node_id for p in self._all()}) and \
+                not any(self.pending.values()):
+            request_resources(bundles=[])
+            self.capacity.release()
+            self._record("scale_released", draining=sorted(self.capacity.draining))
+
+    def _leaving(self) -> frozenset[str]:
+        """Nodes nothing of ours may stay on: drained by hand, or by the scale-in."""
+        return frozenset(self.capacity.draining | self.cordoned)
+
+    async def drain(self, node_id: str, wait: bool = True, timeout: float = 300) -> dict[str, Any]:
+        """Moves every replica off `node_id` (maintenance, a node to hand back) and keeps
+        new ones off it until `undrain`. With `wait`, returns once it holds none."""
+        if node_id not in alive_nodes():
+            raise ValueError(f"node {node_id} is not an alive node with CPUs: nothing to drain")
+        self.cordoned.add(node_id)
+        self._record("drain", node=node_id)
+        deadline = time.monotonic() + timeout
+        while wait and any(p.node_id == node_id for p in self._all()):
+            if time.monotonic() > deadline:
+                left = sorted(f"{p.partition}/{p.role}" for p in self._all()
+                              if p.node_id == node_id)
+                raise TimeoutError(f"node {node_id} still holds {left} after {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+        return {"node": node_id, "left": not any(p.node_id == node_id for p in self._all())}
+
+    async def undrain(self, node_id: str) -> None:
+        self.cordoned.discard(node_id)
+        self._record("undrain", node=node_id)
 
     async def rebalance_step(self) -> None:
-        """When nodes join (or partitions piled up on one), move one active toward balance."""
-        nodes = alive_nodes()
-        moves = rebalance({p: peer.node_id for p, peer in self.actives.items()}, nodes)
-        if moves:
-            p, node = moves[0]
-            self._record("rebalance", partition=p, to=node, planned=len(moves))
-            await self.move(p, node)
+        """When nodes join (or partitions piled up on one), move actives toward balance;
+        while nodes drain, move actives off them. Up to `parallel_moves` at once:
+        distinct partitions hand over independently, and each new replica's start
+        (seconds on a busy machine) overlaps the others'."""
+        async with self._lock:
+            draining = self._leaving()
+            nodes = alive_nodes() - draining
+            moves = rebalance({p: peer.node_id for p, peer in self.actives.items()}, nodes,
+                              draining)[:max(1, self.config.parallel_moves)]
+            if not moves:
+                return
+            self._record("rebalance", moves=[{"partition": p, "to": n} for p, n in moves],
+                         draining=bool(draining))
+            results = await asyncio.gather(*(self._move(p, n) for p, n in moves),
+                                           return_exceptions=True)
+            for (p, _), r in zip(moves, results):
+                if isinstance(r, BaseException):
+                    self._record("move_failed", partition=p, error=repr(r))
 
     async def reconcile(self) -> None:
         """Observe health, plan, act: promote or replace dead actives, keep standbys."""
         peers = [*self.actives.values(), *(s for ss in self.standbys.values() for s in ss)]
         health = dict(zip((id(p) for p in peers),
                           await asyncio.gather(*(p.healthy() for p in peers))))
-        nodes = alive_nodes()
+        draining = self._leaving()
+        nodes = alive_nodes() - draining
         # replicas that joined while we awaited (a standby finishing its start) count as healthy
         views = {
             p: PartitionView(
@@ -181,7 +240,7 @@ class CoordinatorRuntime:
                 pending=set(self.pending.get(p, ())))
             for p in range(self.spec.partitions)
         }
-        actions = plan(views, self.standbys_wanted, nodes)
+        actions = plan(views, self.standbys_wanted, nodes, draining)
         if not actions or self._stopping:
             return
         changed = False
@@ -254,39 +313,54 @@ class CoordinatorRuntime:
     async def move(self, p: int, node_id: str | None = None) -> dict[str, Any]:
         """Live migration of partition p: no committed state lost or duplicated.
 
-        A new replica catches up from the changelog where it should run; the active
-        then stops at a batch boundary (flushing its changelogs and committing its
-        offsets); the new replica reads the last changelog records and takes over
-        from the committed offsets. The pause is the time between the two.
+        A new replica catches up from the changelog where it should run while the
+        active switches to small batches; the active then stops at a batch
+        boundary (flushing its changelogs and committing its offsets); the new
+        replica reads the last changelog records and takes over from the committed
+        offsets. The pause is the time between the two.
         """
         async with self._lock:
-            old = self.actives[p]
-            used = {r.slot for r in [old, *self.standbys.get(p, [])]} | self.pending.get(p, set())
-            slot = next(s for s in range(len(used) + 1) if s not in used)
-            with tracing.span("partition.move", {"raytables.partition": p}):
-                others = alive_nodes() - {old.node_id}
-                avoid = old.node_id if node_id is None and others else None
-                target = await self._start_peer(p, "standby", slot, avoid, node_id)
-                deadline = time.monotonic() + self.config.start_timeout
-                while (await target.call("progress")).get("changelog_lag", 0) > 0:
-                    if time.monotonic() > deadline:
-                        target.kill()
-                        raise TimeoutError(f"partition {p}: the new replica never caught up")
-                    await asyncio.sleep(0.05)
-                paused = time.monotonic()
+            return await self._move(p, node_id)
+
+    async def _move(self, p: int, node_id: str | None) -> dict[str, Any]:
+        old = self.actives[p]
+        used = {r.slot for r in [old, *self.standbys.get(p, [])]} | self.pending.get(p, set())
+        slot = next(s for s in range(len(used) + 1) if s not in used)
+        with tracing.span("partition.move", {"raytables.partition": p}):
+            others = alive_nodes() - {old.node_id}
+            avoid = old.node_id if node_id is None and others else None
+            target = await self._start_peer(p, "standby", slot, avoid, node_id)
+            await asyncio.gather(old.call("prepare_handoff"), target.call("warm_up"))
+            deadline = time.monotonic() + self.config.start_timeout
+            while (await target.call("progress")).get("changelog_lag", 0) > 0:
+                if time.monotonic() > deadline:
+                    target.kill()
+                    raise TimeoutError(f"partition {p}: the new replica never caught up")
+                await asyncio.sleep(0.05)
+            paused = time.monotonic()
+            try:
                 await old.call("stop", timeout=60)
+                stopped = time.monotonic()
                 info = await target.call("promote", timeout=self.config.start_timeout)
-                pause = time.monotonic() - paused
-            old.kill()
-            target.role = "active"
-            self.actives[p] = target
-            self.version += 1
-            move = {"partition": p, "from": old.node_id, "to": target.node_id,
-                    "pause_seconds": round(pause, 3),
-                    "tail_records": (info.get("recovery") or {}).get("records", 0)}
-            self.moves.append(move)
-            self._record("partition_moved", **move)
-            return move
+            except BaseException:
+                # neither may serve now: the next reconcile round starts a fresh active,
+                # which recovers from the changelog the stopped one flushed
+                target.kill()
+                old.kill()
+                self.actives.pop(p, None)
+                raise
+            pause = time.monotonic() - paused
+        old.kill()
+        target.role = "active"
+        self.actives[p] = target
+        self.version += 1
+        move = {"partition": p, "from": old.node_id, "to": target.node_id,
+                "pause_seconds": round(pause, 3), "stop_seconds": round(stopped - paused, 3),
+                "tail_records": (info.get("recovery") or {}).get("records", 0),
+                "promotion_steps": info.get("promotion_steps")}
+        self.moves.append(move)
+        self._record("partition_moved", **move)
+        return move
 
     def _find(self, partition: int, slot: int) -> PartitionPeer | None:
         for peer in [self.actives.get(partition), *self.standbys.get(partition, [])]:
@@ -328,8 +402,15 @@ class CoordinatorRuntime:
                          for p, ss in self.standbys.items()},
             "restarts": {p: self.restarts.get(p, 0) for p in range(self.spec.partitions)},
             "moves": self.moves[-50:],
+            "drained_nodes": sorted(self.cordoned),
             "autoscale": None if self.autoscaler is None else {
-                "requested_cpus": self.autoscaler.requested_cpus},
+                "extra_cpus": self.autoscaler.requested_cpus,
+                "requested_cpus": (0 if self.capacity.released
+                                   else self.capacity.home_cpus + self.autoscaler.requested_cpus),
+                "busy": round(self.autoscaler.busy, 3),
+                "home_nodes": sorted(self.capacity.home or ()),
+                "draining": sorted(self.capacity.draining),
+                "decisions": [e for e in self.events if e["event"].startswith("scale_")][-20:]},
             "events": self.events[-50:],
         }
 
@@ -359,12 +440,17 @@ async def _name_free(name: str, namespace: str, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def alive_nodes() -> set[str]:
-    """Nodes that can host partition actors: alive and with CPU to give."""
+def node_cpus() -> dict[str, float]:
+    """CPUs of every node that can host partition actors."""
     import ray
 
-    return {n["NodeID"] for n in ray.nodes()
+    return {n["NodeID"]: n["Resources"]["CPU"] for n in ray.nodes()
             if n["Alive"] and n.get("Resources", {}).get("CPU", 0) > 0}
+
+
+def alive_nodes() -> set[str]:
+    """Nodes that can host partition actors: alive and with CPU to give."""
+    return set(node_cpus())
 
 
 async def prepare_topics(spec: AppSpec) -> int:

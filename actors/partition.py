@@ -94,6 +94,8 @@ class PartitionRuntime:
         self.tail: ChangelogTail | None = None
         self.globals: dict[str, GlobalReplica] = {}
         self._batch_lock = asyncio.Lock()  # batches, idle ticks and routed writes take turns
+        self.batch_limit = self.config.max_batch_records
+        self._warm: dict[str, Any] = {}  # Kafka clients started ahead of a promotion
         self.eos = self.config.processing_guarantee == "exactly_once"
         self.lifecycle = Lifecycle()
         self.bootstrap = self.config.bootstrap
@@ -111,6 +113,7 @@ class PartitionRuntime:
         self.error: str | None = None
         self.first_batch_at: float | None = None  # wall time, for throughput measurements
         self.last_batch_at: float | None = None
+        self.busy_seconds = 0.0  # time spent in batches: the autoscaler's processing-time signal
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
@@ -134,13 +137,19 @@ class PartitionRuntime:
         started = time.monotonic()
         self.lifecycle.to(PartitionState.RESTORING)
         with tracing.span("standby.promote", {"raytables.partition": self.partition}):
+            consumer = None
             if self.tail is not None:
-                await self.tail.stop()
+                consumer = await self.tail.stop(keep_consumer=True)
                 self.tail = None
-            self.recovery = await recover_tables(self)
+            tail_stopped = time.monotonic()
+            self.recovery = await recover_tables(self, consumer=consumer)
+            recovered = time.monotonic()
             self.role = "active"
             info = await self._activate()
         info["promotion_seconds"] = round(time.monotonic() - started, 3)
+        info["promotion_steps"] = {"tail_stop": round(tail_stopped - started, 3),
+                                   "changelog": round(recovered - tail_stopped, 3),
+                                   "activate": round(time.monotonic() - recovered, 3)}
         return info
 
     async def _activate(self) -> dict[str, Any]:
@@ -151,18 +160,9 @@ class PartitionRuntime:
                 self.binding.tables[name] = replica.core
                 self.recovery.setdefault("global", {})[name] = await replica.start()
         context.bind(self.binding)
-        if self.eos:
-            # the same id for every incarnation of partition p: starting it fences the
-            # previous producer, even one still running on an unreachable node
-            self.producer = kafka_io.producer(
-                self.bootstrap, transactional_id=self.transactional_id, enable_idempotence=True)
-        else:
-            self.producer = kafka_io.producer(self.bootstrap)
-        await kafka_io.start_client(self.producer, self.bootstrap, self.config.broker_timeout)
-        self.consumer = kafka_io.consumer(
-            self.bootstrap, group_id=self.config.app,
-            fetch_max_wait_ms=self.config.fetch_max_wait_ms)
-        await kafka_io.start_client(self.consumer, self.bootstrap, self.config.broker_timeout)
+        warm, self._warm = self._warm, {}
+        self.producer = warm.get("producer") or await self._start_producer()
+        self.consumer = warm.get("consumer") or await self._start_consumer()
         self.closer = CloseDispatcher(self)
         tps = []
         for agent in self.spec.agents:
@@ -198,6 +198,38 @@ class PartitionRuntime:
                 key_index=table.key_index, key_type=table.key_type)
             self.binding.tables[name] = self.cores[name]
 
+    async def _start_producer(self) -> Any:
+        if self.eos:
+            # the same id for every incarnation of partition p: starting it fences the
+            # previous producer, even one still running on an unreachable node
+            producer = kafka_io.producer(
+                self.bootstrap, transactional_id=self.transactional_id, enable_idempotence=True)
+        else:
+            producer = kafka_io.producer(self.bootstrap)
+        await kafka_io.start_client(producer, self.bootstrap, self.config.broker_timeout)
+        return producer
+
+    async def _start_consumer(self) -> Any:
+        consumer = kafka_io.consumer(self.bootstrap, group_id=self.config.app,
+                                     fetch_max_wait_ms=self.config.fetch_max_wait_ms)
+        await kafka_io.start_client(consumer, self.bootstrap, self.config.broker_timeout)
+        return consumer
+
+    async def warm_up(self) -> None:
+        """A move's target starts its Kafka clients while it catches up, so the pause
+        is only the changelog's last records and the committed offsets. Not the
+        exactly-once producer: starting it would fence the active still running."""
+        if self.role != "standby" or self._warm:
+            return
+        self._warm["consumer"] = await self._start_consumer()
+        if not self.eos:
+            self._warm["producer"] = await self._start_producer()
+
+    async def prepare_handoff(self) -> None:
+        """Small batches from now on: a move's pause is the wait for the batch in
+        progress, and a full batch under load takes a second or more."""
+        self.batch_limit = min(self.batch_limit, self.config.handoff_batch_records)
+
     async def stop(self) -> dict[str, Any]:
         """Finishes the batch in progress, flushes and commits, then closes everything."""
         if self.lifecycle.state in (PartitionState.CLOSED, PartitionState.STOPPING):
@@ -221,6 +253,8 @@ class PartitionRuntime:
         for client in ("consumer", "producer"):
             if hasattr(self, client):
                 await getattr(self, client).stop()
+        for client in self._warm.values():
+            await client.stop()
         for core in self.cores.values():
             core.store.close()
         context.bind(None)
@@ -233,10 +267,12 @@ class PartitionRuntime:
         try:
             while not self._stopping:
                 data = await self.consumer.getmany(
-                    timeout_ms=100, max_records=self.config.max_batch_records)
+                    timeout_ms=100, max_records=self.batch_limit)
                 async with self._batch_lock:
                     if data:
+                        started = time.monotonic()
                         await self._process(data)
+                        self.busy_seconds += time.monotonic() - started
                     else:
                         await self._idle_tick()
         except Exception as exc:
@@ -552,6 +588,7 @@ class PartitionRuntime:
         ends = await self.consumer.end_offsets(tps) if tps else {}
         lag = {f"{tp.topic}/{tp.partition}": ends[tp] - self.committed.get(tp, 0) for tp in tps}
         return {**base, "lag": lag, "total_lag": sum(lag.values()),
+                "busy_seconds": self.busy_seconds,
                 "in_flight_closes": self.closer.in_flight if hasattr(self, "closer") else 0}
 
     def stats(self) -> dict[str, Any]:

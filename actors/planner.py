@@ -43,14 +43,20 @@ def _free_slot(used: set[int]) -> int:
     return slot
 
 
-def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str]) -> list[Action]:
-    """`nodes`: the nodes that can host a partition actor (alive, with CPU)."""
+def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str],
+         draining: frozenset[str] = frozenset()) -> list[Action]:
+    """`nodes`: the nodes that can host a partition actor (alive, with CPU, not draining).
+
+    Standbys on a draining node are dropped and started again elsewhere, so the
+    node can go idle and be released; actives leave it by moves (`rebalance`).
+    """
     actions: list[Action] = []
     for p, view in sorted(views.items()):
         used = {r.slot for r in [view.active, *view.standbys] if r is not None and r.healthy}
         used |= view.pending
-        live = [s for s in view.standbys if s.healthy]
-        actions += [Action("drop", p, s.slot) for s in view.standbys if not s.healthy]
+        live = [s for s in view.standbys if s.healthy and s.node not in draining]
+        actions += [Action("drop", p, s.slot) for s in view.standbys
+                    if not s.healthy or s.node in draining]
         active = view.active
         if active is None or not active.healthy:
             if active is not None:
@@ -75,21 +81,31 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str])
     return actions
 
 
-def rebalance(actives: dict[int, str | None], nodes: set[str]) -> list[tuple[int, str]]:
+def rebalance(actives: dict[int, str | None], nodes: set[str],
+              leaving: frozenset[str] = frozenset()) -> list[tuple[int, str]]:
     """Moves that even out actives over `nodes`, moving as few partitions as possible.
 
     Sticky: a partition moves only off a node holding more than its fair share,
     and only onto a node holding fewer; partitions whose node is unknown stay.
+    Partitions on a `leaving` node (being drained) all move, each to the node
+    with fewest, before any evening out.
     """
+    nodes = set(nodes) - leaving
     if not nodes:
         return []
     counts = {n: 0 for n in nodes}
     by_node: dict[str, list[int]] = {n: [] for n in nodes}
+    moves = []
     for p, node in sorted(actives.items()):
         if node in counts:
             counts[node] += 1
             by_node[node].append(p)
-    moves = []
+    for p, node in sorted(actives.items()):
+        if node in leaving:
+            idlest = min(counts, key=lambda n: (counts[n], n))
+            moves.append((p, idlest))
+            counts[idlest] += 1
+            by_node[idlest].append(p)
     while True:
         busiest = max(counts, key=lambda n: (counts[n], n))
         idlest = min(counts, key=lambda n: (counts[n], n))

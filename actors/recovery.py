@@ -56,26 +56,34 @@ def plan(table: str, tp: TopicPartition, stored: int | None, begin: int, end: in
     return TableRecovery(table, tp, start, end)
 
 
-async def recover_tables(runtime: Any, stall_timeout: float = 60.0) -> dict[str, Any]:
-    """Replays every table's changelog tail into its store; returns what it did."""
+async def recover_tables(runtime: Any, stall_timeout: float = 60.0,
+                         consumer: Any = None) -> dict[str, Any]:
+    """Replays every table's changelog tail into its store; returns what it did.
+
+    `consumer`: a started changelog consumer to use (and stop) instead of a new
+    one: a promoted standby hands over its tail's, saving a client start.
+    """
     from cluster import tracing
 
     with tracing.span("partition.recovery", {"raytables.partition": runtime.partition}) as s:
-        report = await _recover(runtime, stall_timeout)
+        report = await _recover(runtime, stall_timeout, consumer)
         if s is not None:
             s.set_attribute("raytables.recovery.records", report.get("records", 0))
             s.set_attribute("raytables.recovery.seconds", report.get("seconds", 0.0))
         return report
 
 
-async def _recover(runtime: Any, stall_timeout: float) -> dict[str, Any]:
+async def _recover(runtime: Any, stall_timeout: float, consumer: Any = None) -> dict[str, Any]:
     cores = runtime.cores
     tables = runtime.spec.tables
     if not cores:
+        if consumer is not None:
+            await consumer.stop()
         return {}
     bootstrap = runtime.bootstrap
-    consumer = kafka_io.consumer(bootstrap, group_id=None, fetch_max_wait_ms=50)
-    await kafka_io.start_client(consumer, bootstrap, runtime.config.broker_timeout)
+    if consumer is None:
+        consumer = kafka_io.consumer(bootstrap, group_id=None, fetch_max_wait_ms=50)
+        await kafka_io.start_client(consumer, bootstrap, runtime.config.broker_timeout)
     started = time.monotonic()
     report: dict[str, Any] = {}
     try:

@@ -42,6 +42,12 @@ class PartitionActor:
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()
 
+    async def prepare_handoff(self) -> None:
+        await self.runtime.prepare_handoff()
+
+    async def warm_up(self) -> None:
+        await self.runtime.warm_up()
+
     async def progress(self) -> dict[str, Any]:
         return await self.runtime.progress()
 
@@ -76,17 +82,20 @@ class PartitionActor:
 
 
 def create_partition_actor(config: AppConfig, spec_bytes: bytes, partition: int, role: str,
-                           slot: int, avoid_node: str | None = None,
+                           slot: int, avoid: frozenset[str] = frozenset(),
                            on_node: str | None = None) -> Any:
-    """A partition actor; `avoid_node` keeps a standby off its active's node, `on_node`
-    places a migration target."""
+    """A partition actor; `avoid` keeps a standby off its active's node and every replica
+    off draining nodes, `on_node` places a migration target."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     options: dict[str, Any] = {}
     if on_node is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(on_node, soft=False)
-    elif avoid_node is not None:
-        options["label_selector"] = {"ray.io/node-id": f"!{avoid_node}"}
+    elif len(avoid) == 1:
+        options["label_selector"] = {"ray.io/node-id": f"!{next(iter(avoid))}"}
+    elif avoid:
+        # no space after the commas: Ray 2.60 takes "!in(a, b)" as "!in(a)" (checked here)
+        options["label_selector"] = {"ray.io/node-id": f"!in({','.join(sorted(avoid))})"}
     return (
         ray.remote(PartitionActor)
         .options(name=config.partition_actor_name(partition, slot), namespace=config.namespace,
@@ -120,6 +129,13 @@ class Coordinator:
 
     async def move(self, partition: int, node_id: str | None = None) -> dict[str, Any]:
         return await self.runtime.move(partition, node_id)
+
+    async def drain(self, node_id: str, wait: bool = True,
+                    timeout: float = 300) -> dict[str, Any]:
+        return await self.runtime.drain(node_id, wait, timeout)
+
+    async def undrain(self, node_id: str) -> None:
+        await self.runtime.undrain(node_id)
 
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()

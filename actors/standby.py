@@ -2,8 +2,9 @@
 
 The standby reads its tables' changelog partitions from its stores' offsets,
 applies each fetched batch in one store write per table, and keeps going
-until it is promoted or stopped. On promotion the runtime stops the tail and
-reads whatever remains up to the high watermark before it consumes sources.
+until it is promoted or stopped. On promotion the runtime stops the tail and,
+with the tail's consumer, reads whatever remains up to the high watermark
+before it consumes sources.
 """
 
 from __future__ import annotations
@@ -70,8 +71,14 @@ class ChangelogTail:
             lag += max(0, ends[tp] - await self.consumer.position(tp))
         return lag
 
-    async def stop(self) -> None:
+    async def stop(self, keep_consumer: bool = False) -> Any:
+        """Stops tailing; with `keep_consumer` the started consumer is returned (for the
+        promotion's last read) instead of closed."""
         self._stopping = True
         if self._task is not None:
+            self._task.cancel()  # between batches or in a fetch: applies are synchronous
             await asyncio.wait({self._task}, timeout=10)
+        if keep_consumer:
+            return self.consumer
         await self.consumer.stop()
+        return None

@@ -202,6 +202,19 @@ class Cluster:
         return ray.get(self.coordinator.move.remote(partition, node_id),
                        timeout=self.config.start_timeout + 60)
 
+    def drain(self, node_id: str, wait: bool = True, timeout: float = 300) -> dict[str, Any]:
+        """Moves every replica off a Ray node (live moves for actives, standbys restarted
+        elsewhere) and keeps new ones off it until `undrain(node_id)`: before taking a
+        node down for maintenance or handing it back."""
+        import ray
+
+        return ray.get(self.coordinator.drain.remote(node_id, wait, timeout), timeout=timeout + 60)
+
+    def undrain(self, node_id: str) -> None:
+        import ray
+
+        ray.get(self.coordinator.undrain.remote(node_id), timeout=60)
+
     def replicas(self) -> list[dict[str, Any]]:
         """Every active and standby replica: partition, slot, role, node, lag."""
         import ray

@@ -32,6 +32,8 @@ class ScalePolicy:
 
     high_lag: int = 50_000  # events behind, summed over partitions: scale out above
     low_lag: int = 1_000  # scale back in below
+    busy_high: float = 0.9  # partitions in batches this much of the time: saturated
+    busy_low: float = 0.5  # and below this (with low lag) they are mostly idle
     rounds_up: int = 6  # consecutive high observations before scaling out (~3 s)
     rounds_down: int = 60  # consecutive low observations before scaling in (~30 s)
     step_cpus: int = 2  # CPUs added per decision (a fake node / a worker's size)
@@ -55,6 +57,8 @@ class AppConfig:
     namespace: str = "raytables"
     actor_cpus: float = 0.1
     max_batch_records: int = 20_000
+    handoff_batch_records: int = 1_000  # batch size of an active about to hand over (a move)
+    parallel_moves: int = 4  # live moves at once while rebalancing or draining
     fetch_max_wait_ms: int = 20
     idle_advance_after: float = 2.0
     max_inflight_closes: int = 64

@@ -9,11 +9,14 @@ loopback only, session files in our own temp dir, stopped by PID.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Ray swaps 127.0.0.1 for the machine's routable address unless this is off;
 # a local Ray of ours keeps every process on loopback. Only for Ray started
@@ -79,6 +82,69 @@ class LocalKafka:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def processes_with(marker: str) -> list[Any]:
+    """Every process with `marker` (a private temp dir, say) in its command line or environment.
+
+    The environment too: Ray's agents and workers retitle themselves
+    (`ray::DashboardAgent`), and then only what they inherited names our dir.
+    This is how a Ray of ours is stopped without `ray stop`, which would kill
+    every Ray process on the machine.
+    """
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if (any(marker in arg for arg in proc.info["cmdline"] or [])
+                    or any(marker in value for value in proc.environ().values())):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _terminate(procs: list[Any]) -> None:
+    import psutil
+
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=15)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+
+
+def stop_processes(procs: list[Any]) -> None:
+    """SIGTERM, SIGKILL after 15 s; a GCS only once the rest are gone, as `ray stop` does.
+
+    A raylet whose GCS went first keeps retrying it instead of exiting (seen
+    here: raylet, GCS and dashboard agent all still up 20 s after one SIGTERM
+    each; raylet first, GCS last: all gone in about a second).
+    """
+    import psutil
+
+    def is_gcs(proc: Any) -> bool:
+        try:
+            return proc.name() == "gcs_server"
+        except psutil.Error:
+            return False
+
+    _terminate([proc for proc in procs if not is_gcs(proc)])
+    _terminate([proc for proc in procs if is_gcs(proc)])
 
 
 def ray_temp_dir() -> str:

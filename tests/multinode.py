@@ -13,7 +13,7 @@ from typing import Any
 import ray  # noqa: I001
 from ray.cluster_utils import Cluster
 
-from cluster.localdev import ray_temp_dir, use_loopback
+from cluster.localdev import free_port, ray_temp_dir, use_loopback
 
 # Node death is noticed after period x threshold; the defaults (3 s x 5) make
 # every failover test wait 15 s. Tighter than ~4 s and a busy 2-core machine
@@ -26,14 +26,6 @@ FAST_HEALTH_CHECKS = {
 }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class MultiNodeCluster:
     def __init__(self, head_cpus: int = 0, system_config: dict[str, Any] | None = None) -> None:
         use_loopback()
@@ -44,8 +36,8 @@ class MultiNodeCluster:
         self._head_args = {
             # agent ports of our own: the defaults (52365, ...) may be held by another
             # Ray on this machine, and a node whose agent cannot bind never registers
-            "dashboard_agent_listen_port": _free_port(),
-            "metrics_export_port": _free_port(),
+            "dashboard_agent_listen_port": free_port(),
+            "metrics_export_port": free_port(),
             "num_cpus": head_cpus,
             "node_ip_address": "127.0.0.1",
             "temp_dir": temp_dir,
@@ -61,7 +53,7 @@ class MultiNodeCluster:
 
     def add_node(self, num_cpus: int = 1, **kwargs: Any) -> Any:
         assert self.cluster is not None
-        kwargs.setdefault("metrics_export_port", _free_port())
+        kwargs.setdefault("metrics_export_port", free_port())
         node = self.cluster.add_node(num_cpus=num_cpus, node_ip_address="127.0.0.1", **kwargs)
         self.workers.append(node)
         self.cluster.wait_for_nodes()

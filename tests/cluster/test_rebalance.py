@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.helpers import tracking_app, tracking_events
+from tests.helpers import tracking_app, tracking_events, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -43,5 +43,54 @@ def test_partitions_spread_onto_a_new_node_under_load(ray_cluster, bootstrap, to
         moves = app.stats()["moves"]
         assert len(moves) == 2 and all(m["to"] == new.node_id for m in moves)
         print("rebalance pauses:", [m["pause_seconds"] for m in moves])
+    finally:
+        app.stop()
+
+
+def test_draining_a_node_moves_actives_and_standbys_off_it_under_load(ray_cluster, bootstrap,
+                                                                     topic_name, tmp_path):
+    for _ in range(3):
+        ray_cluster.add_node(num_cpus=2)
+    app, src, latest, counts = tracking_app(f"dr-{topic_name}", bootstrap, topic_name, 4,
+                                            store="rocksdb://", data_dir=str(tmp_path),
+                                            standby_replicas=1)
+    n = 6000
+    events = tracking_events(n, 16)
+    app.start()
+    try:
+        def placed() -> list[dict] | None:
+            replicas = app.replicas()
+            roles = Counter(r.get("role") for r in replicas)
+            return replicas if roles == {"active": 4, "standby": 4} else None
+
+        replicas = wait_for(placed, 120, "an active and a standby per partition")
+        victim = Counter(r["node_id"] for r in replicas).most_common(1)[0][0]
+        producer = threading.Thread(
+            target=lambda: [src.send_many(events[i:i + 300]) for i in range(0, n, 300)])
+        producer.start()
+        assert app.drain(victim, timeout=180)["left"]
+        producer.join(timeout=120)
+
+        def settled() -> dict[int, dict[str, str]] | None:
+            """Standbys restarted off the drained node, none sharing its active's node."""
+            replicas = placed()
+            if replicas is None or victim in {r["node_id"] for r in replicas}:
+                return None
+            by_partition: dict[int, dict[str, str]] = {}
+            for r in replicas:
+                by_partition.setdefault(r["partition"], {})[r["role"]] = r["node_id"]
+            ok = all(x["active"] != x["standby"] for x in by_partition.values())
+            return by_partition if ok else None
+
+        wait_for(settled, 120, "every replica off the drained node, standbys apart")
+        app.wait_idle(timeout=120)
+        assert dict(latest.items()) == {f"e{i}": i for i in range(n)}
+        assert dict(counts.items()) == dict(Counter(f"k{i % 16}" for i in range(n)))
+        assert app.stats()["drained_nodes"] == [victim]
+        app.undrain(victim)
+        assert app.stats()["drained_nodes"] == []
+        # welcome again: 2-2-0 is out of balance, one active comes back
+        wait_for(lambda: victim in {r["node_id"] for r in app.replicas() if r["role"] == "active"},
+                 120, "an active back on the undrained node")
     finally:
         app.stop()

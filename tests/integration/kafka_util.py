@@ -1,4 +1,5 @@
-"""Reading topics back in tests: what landed in a changelog, what a group committed."""
+"""Reading topics back in tests: what landed in a changelog, what a group committed;
+and forgetting an app whose topic names are fixed (the examples)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorNotAvailableError
 
 from actors.kafka_io import describe
 
@@ -66,3 +69,38 @@ async def _committed(bootstrap: str, group: str, topic: str) -> tuple[dict[int, 
 
 def committed_and_end(bootstrap: str, group: str, topic: str) -> tuple[dict, dict]:
     return asyncio.run(asyncio.wait_for(_committed(bootstrap, group, topic), 60))
+
+
+async def _forget_app(bootstrap: str, app: str, topics: set[str], timeout: float) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t in topics or t.startswith(f"{app}-")]
+        if not doomed:
+            return doomed
+        await admin.delete_topics(doomed)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                # the group coordinator drops the offsets of deleted topics on its own
+                committed = {tp.topic for tp in await admin.list_consumer_group_offsets(app)}
+            except CoordinatorNotAvailableError:  # still loading: ask again
+                committed = set(doomed)
+            left = set(doomed) & (set(await admin.list_topics()) | committed)
+            if not left:
+                return doomed
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"still there {timeout}s after deleting them: {sorted(left)}")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+def forget_app(bootstrap: str, app: str, topics: set[str], timeout: float = 30) -> list[str]:
+    """Deletes an app's topics (its own, the `{app}-` ones: changelogs, repartitions) and
+    so its committed offsets.
+
+    The examples' app and topic names are fixed: on the session's one broker a
+    second run would restore the first run's tables and count on from there.
+    """
+    return asyncio.run(_forget_app(bootstrap, app, topics, timeout))

@@ -8,8 +8,6 @@ command lines and stops exactly those.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +15,9 @@ from pathlib import Path
 
 import psutil
 
-from cluster.localdev import LOOPBACK_ENV, ray_temp_dir
+from cluster.localdev import LOOPBACK_ENV, free_port, processes_with, ray_temp_dir, stop_processes
 
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RayHead:
@@ -58,29 +50,10 @@ class RayHead:
             env=self.env, check=True, capture_output=True, text=True, timeout=180)
 
     def processes(self) -> list[psutil.Process]:
-        found = []
-        for proc in psutil.process_iter(["cmdline"]):
-            try:
-                if any(self.temp_dir in arg for arg in proc.info["cmdline"] or []):
-                    found.append(proc)
-            except psutil.Error:
-                continue
-        return found
+        return processes_with(self.temp_dir)
 
     def stop(self) -> None:
-        procs = self.processes()
-        for proc in procs:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except psutil.Error:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=15)
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(alive, timeout=10)
+        stop_processes(self.processes())
 
     def submit(self, working_dir: str, entrypoint: list[str], env_vars: dict[str, str],
                timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -90,3 +90,29 @@ def test_rebalance_evens_out_actives_and_moves_only_what_must(actives, nodes):
                  for node in nodes)
     assert len(moves) <= excess + len(nodes)
     assert len({p for p, _ in moves}) == len(moves)  # nothing moves twice
+
+
+def test_standbys_on_a_draining_node_are_dropped_and_started_again():
+    view = {0: PartitionView(Replica(0, "home1"), [Replica(1, "new1")])}
+    actions = plan(view, 1, {"home1", "home2"}, draining=frozenset({"new1"}))
+    assert [(a.kind, a.slot, a.avoid_node) for a in actions] == [
+        ("drop", 1, None), ("create_standby", 2, "home1")]
+
+
+@given(st.dictionaries(st.integers(0, 15), st.sampled_from(["n1", "n2", "n3", "n4"]), min_size=1),
+       st.sets(st.sampled_from(["n3", "n4"]), min_size=1))
+def test_rebalance_moves_everything_off_leaving_nodes_and_stays_balanced(actives, leaving):
+    from actors.planner import rebalance
+
+    nodes = {"n1", "n2", "n3", "n4"}
+    moves = rebalance(actives, nodes, frozenset(leaving))
+    after = dict(actives)
+    for p, target in moves:
+        assert target not in leaving and after[p] != target
+        after[p] = target
+    assert not set(after.values()) & leaving
+    counts = [list(after.values()).count(n) for n in nodes - leaving]
+    assert max(counts) - min(counts) <= 1
+    on_leaving = sum(1 for n in actives.values() if n in leaving)
+    assert len(moves) >= on_leaving
+    assert len({p for p, _ in moves}) == len(moves)
