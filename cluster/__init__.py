@@ -21,6 +21,7 @@ from typing import Any
 from cluster.agents import Agent
 from cluster.app import Cluster, connect
 from cluster.codecs import Codec, FieldDescriptor, JsonCodec, RawCodec, Record, codec_for
+from cluster.config import ScalePolicy
 from cluster.context import Event
 from cluster.errors import (
     BrokerUnavailable,
@@ -37,10 +38,10 @@ from cluster.windows import HoppingWindow, SlidingWindow, TumblingWindow, Window
 __all__ = [
     "Agent", "BrokerUnavailable", "ChangelogAheadOfTopic", "Cluster", "Codec", "ConfigError",
     "Event", "FieldDescriptor", "HoppingWindow", "JsonCodec", "PartitionCountMismatch",
-    "RawCodec", "RaytablesError", "Record", "SlidingWindow", "Stream", "Table",
+    "RawCodec", "RaytablesError", "Record", "ScalePolicy", "SlidingWindow", "Stream", "Table",
     "TableWriteError", "Topic", "TumblingWindow", "Window", "WindowSet", "WindowWrapper",
-    "agent", "codec_for", "connect", "current", "init", "run", "start", "stats", "stop",
-    "table", "topic", "wait_idle",
+    "agent", "codec_for", "connect", "current", "drain", "init", "move", "run", "start", "stats",
+    "stop", "table", "topic", "undrain", "wait_idle",
 ]
 
 _default: Cluster | None = None
@@ -89,3 +90,15 @@ def stats() -> dict[str, Any]:
 
 def wait_idle(timeout: float = 120.0) -> None:
     current().wait_idle(timeout)
+
+
+def move(partition: int, node_id: str | None = None) -> dict[str, Any]:
+    return current().move(partition, node_id)
+
+
+def drain(node_id: str, wait: bool = True, timeout: float = 300) -> dict[str, Any]:
+    return current().drain(node_id, wait, timeout)
+
+
+def undrain(node_id: str) -> None:
+    current().undrain(node_id)
