@@ -23,8 +23,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 90, what: str = "con
 
 
 def tracking_app(name: str, bootstrap: str, topic: str, partitions: int,
-                 **options: Any) -> tuple[cluster.Cluster, Any, Any, Any]:
-    """`latest[id] = value` (idempotent) and `counts[key] += 1` over keyed events."""
+                 work_s: float = 0.0, **options: Any) -> tuple[cluster.Cluster, Any, Any, Any]:
+    """`latest[id] = value` (idempotent) and `counts[key] += 1` over keyed events.
+
+    `work_s`: what a real pipeline would spend per event (blocking), so that a
+    steady producer can outrun the app and lag grows.
+    """
     app = cluster.Cluster(name, broker=f"kafka://{bootstrap}", **options)
     src = app.topic(topic, partitions=partitions)
     latest = app.table("latest")
@@ -33,6 +37,8 @@ def tracking_app(name: str, bootstrap: str, topic: str, partitions: int,
     @app.agent(src)
     async def track(stream):
         async for ev in stream:
+            if work_s:
+                time.sleep(work_s)
             latest[ev["id"]] = ev["v"]
             counts[ev["k"]] += 1
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 import cluster
-from cluster.config import ScalePolicy
+from cluster import ScalePolicy
 from cluster.local_autoscaling import LocalAutoscalingRay
-from tests.helpers import tracking_events, wait_for
+from tests.helpers import tracking_app, tracking_events, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -42,29 +42,6 @@ def autoscaling_ray() -> Iterator[LocalAutoscalingRay]:
     assert ray_cluster.processes() == []
 
 
-def slow_tracking_app(name: str, bootstrap: str, topic: str, data_dir: str) -> tuple:
-    """The tracking app with a pipeline that costs 0.2 ms per event, so a steady
-    producer outruns it and lag grows."""
-    app = cluster.Cluster(
-        name, broker=f"kafka://{bootstrap}", store="rocksdb://", data_dir=data_dir,
-        standby_replicas=0, autoscale=True, max_batch_records=500,
-        # one step of 4 CPUs: two more 2-CPU nodes; quiet for ~3 s: scale back in
-        scale_policy=ScalePolicy(high_lag=3_000, low_lag=50, rounds_up=2, rounds_down=6,
-                                 step_cpus=4, max_cpus=4))
-    src = app.topic(topic, partitions=PARTITIONS)
-    latest = app.table("latest")
-    counts = app.table("counts", default=int)
-
-    @app.agent(src)
-    async def track(stream):
-        async for ev in stream:
-            time.sleep(0.0002)  # the work a real pipeline would do per event
-            latest[ev["id"]] = ev["v"]
-            counts[ev["k"]] += 1
-
-    return app, src, latest, counts
-
-
 def actives_by_node(app: cluster.Cluster) -> Counter:
     return Counter(r["node_id"] for r in app.replicas() if r.get("role") == "active")
 
@@ -76,8 +53,14 @@ def balanced(by_node: Counter, nodes: int) -> Counter | None:
 
 def test_lag_scales_out_spreads_then_packs_back_and_releases(autoscaling_ray, bootstrap,
                                                              topic_name, tmp_path):
-    app, src, latest, counts = slow_tracking_app(f"as-{topic_name}", bootstrap, topic_name,
-                                                 str(tmp_path))
+    # 0.2 ms of work per event: a steady producer outruns the app and lag grows
+    app, src, latest, counts = tracking_app(
+        f"as-{topic_name}", bootstrap, topic_name, PARTITIONS, work_s=0.0002,
+        store="rocksdb://", data_dir=str(tmp_path), standby_replicas=0, autoscale=True,
+        max_batch_records=500,
+        # one step of 4 CPUs: two more 2-CPU nodes; quiet for ~3 s: scale back in
+        scale_policy=ScalePolicy(high_lag=3_000, low_lag=50, rounds_up=2, rounds_down=6,
+                                 step_cpus=4, max_cpus=4))
     events = tracking_events(60_100, 24)  # at most 60k under load, 100 after
     app.start()
     try:
