@@ -298,7 +298,8 @@ class CoordinatorRuntime:
 
     async def _add_standby(self, p: int, action: Action) -> None:
         try:
-            peer = await self._start_peer(p, "standby", action.slot, action.avoid_node)
+            peer = await self._start_peer(p, "standby", action.slot, action.avoid_node,
+                                          action.on_node)
         except Exception as exc:  # noqa: BLE001 - the next reconcile round plans it again
             self._record("standby_failed", partition=p, slot=action.slot, error=repr(exc))
             return

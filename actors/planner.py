@@ -33,6 +33,7 @@ class Action:
     partition: int
     slot: int
     avoid_node: str | None = None
+    on_node: str | None = None  # a new standby's node: the one holding fewest replicas
 
 
 def _free_slot(used: set[int]) -> int:
@@ -49,18 +50,38 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str],
 
     Standbys on a draining node are dropped and started again elsewhere, so the
     node can go idle and be released; actives leave it by moves (`rebalance`).
+    A new standby goes to the node holding fewest replicas (not its active's);
+    when nothing else is to be done and the replicas per node differ by more
+    than one, one standby moves from the fullest node to the emptiest.
     """
     actions: list[Action] = []
+    load = {n: 0 for n in nodes}  # replicas per node, kept current as actions are planned
+    for view in views.values():
+        for r in [view.active, *view.standbys]:
+            if r is not None and r.healthy and r.node in load:
+                load[r.node] += 1
+
+    def dropped(p: int, r: Replica) -> Action:
+        if r.healthy and r.node in load:
+            load[r.node] -= 1
+        return Action("drop", p, r.slot)
+
+    def new_standby(p: int, used: set[int], avoid: str | None) -> Action:
+        candidates = [n for n in load if n != avoid]
+        target = min(candidates, key=lambda n: (load[n], n)) if avoid and candidates else None
+        if target is not None:
+            load[target] += 1
+        return Action("create_standby", p, _free_slot(used), avoid, target)
+
     for p, view in sorted(views.items()):
         used = {r.slot for r in [view.active, *view.standbys] if r is not None and r.healthy}
         used |= view.pending
         live = [s for s in view.standbys if s.healthy and s.node not in draining]
-        actions += [Action("drop", p, s.slot) for s in view.standbys
-                    if not s.healthy or s.node in draining]
+        actions += [dropped(p, s) for s in view.standbys if not s.healthy or s.node in draining]
         active = view.active
         if active is None or not active.healthy:
             if active is not None:
-                actions.append(Action("drop", p, active.slot))
+                actions.append(dropped(p, active))
             if live:
                 best = min(live, key=lambda r: (r.lag, r.slot))
                 live.remove(best)
@@ -75,10 +96,47 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str],
         if avoid is not None:  # a standby sharing its active's node protects nothing
             for s in [s for s in live if s.node == avoid]:
                 live.remove(s)  # its slot stays taken until the actor is gone
-                actions.append(Action("drop", p, s.slot))
+                actions.append(dropped(p, s))
         for _ in range(max(0, standbys_wanted - len(live) - len(view.pending))):
-            actions.append(Action("create_standby", p, _free_slot(used), avoid))
-    return actions
+            actions.append(new_standby(p, used, avoid))
+    if actions or not standbys_wanted or any(v.pending for v in views.values()) or len(load) < 2:
+        return actions
+    return _even_out_standbys(views, load)
+
+
+def _even_out_standbys(views: dict[int, PartitionView], load: dict[str, int]) -> list[Action]:
+    """Moves standbys along the shortest chain from the fullest node to one holding at
+    least two fewer replicas. A direct move is often blocked (the standby's active is
+    on the emptier node), but a chain through a third node is not: each hop moves one
+    standby whose partition has no replica on the next node; the nodes in between keep
+    their count. Empty when no chain exists (balanced as far as standbys can make it)."""
+    lo = min(load.values())
+    for fullest in sorted(load, key=lambda n: (-load[n], n)):
+        if load[fullest] - lo <= 1:
+            return []
+        hops: dict[str, tuple[str, int, Replica] | None] = {fullest: None}
+        queue = [fullest]
+        while queue:
+            here = queue.pop(0)
+            if load[here] <= load[fullest] - 2:
+                actions: list[Action] = []
+                while hops[here] is not None:
+                    there, p, standby = hops[here]  # type: ignore[misc]
+                    view = views[p]
+                    used = {r.slot for r in [view.active, *view.standbys] if r is not None}
+                    actions += [Action("drop", p, standby.slot),
+                                Action("create_standby", p, _free_slot(used),
+                                       view.active.node if view.active else None, here)]
+                    here = there
+                return actions
+            for p, view in sorted(views.items()):
+                nodes_of = {r.node for r in [view.active, *view.standbys] if r is not None}
+                for standby in (s for s in view.standbys if s.node == here):
+                    for there in sorted(load):
+                        if there not in hops and there not in nodes_of:
+                            hops[there] = (here, p, standby)
+                            queue.append(there)
+    return []
 
 
 def rebalance(actives: dict[int, str | None], nodes: set[str],

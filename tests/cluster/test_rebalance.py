@@ -71,16 +71,20 @@ def test_draining_a_node_moves_actives_and_standbys_off_it_under_load(ray_cluste
         assert app.drain(victim, timeout=180)["left"]
         producer.join(timeout=120)
 
-        def settled() -> dict[int, dict[str, str]] | None:
-            """Standbys restarted off the drained node, none sharing its active's node."""
+        def apart(avoid: str | None) -> dict[int, dict[str, str]] | None:
+            """{partition: {role: node}} once every standby is up, none on its active's
+            node, and nothing on `avoid`."""
             replicas = placed()
-            if replicas is None or victim in {r["node_id"] for r in replicas}:
+            if replicas is None or avoid in {r["node_id"] for r in replicas}:
                 return None
             by_partition: dict[int, dict[str, str]] = {}
             for r in replicas:
                 by_partition.setdefault(r["partition"], {})[r["role"]] = r["node_id"]
             ok = all(x["active"] != x["standby"] for x in by_partition.values())
             return by_partition if ok else None
+
+        def settled() -> dict[int, dict[str, str]] | None:
+            return apart(victim)
 
         wait_for(settled, 120, "every replica off the drained node, standbys apart")
         app.wait_idle(timeout=120)
@@ -89,8 +93,18 @@ def test_draining_a_node_moves_actives_and_standbys_off_it_under_load(ray_cluste
         assert app.stats()["drained_nodes"] == [victim]
         app.undrain(victim)
         assert app.stats()["drained_nodes"] == []
-        # welcome again: 2-2-0 is out of balance, one active comes back
-        wait_for(lambda: victim in {r["node_id"] for r in app.replicas() if r["role"] == "active"},
-                 120, "an active back on the undrained node")
+        # welcome again: actives and standbys spread back over all three nodes
+
+        def spread() -> Counter | None:
+            replicas = apart(None)
+            if replicas is None:
+                return None
+            load = Counter(n for roles in replicas.values() for n in roles.values())
+            actives = Counter(roles["active"] for roles in replicas.values())
+            ok = len(load) == 3 and max(load.values()) - min(load.values()) <= 1
+            return load if ok and sorted(actives.values()) == [1, 1, 2] else None
+
+        load = wait_for(spread, 120, "replicas spread back over the undrained node")
+        assert sorted(load.values()) == [2, 3, 3]
     finally:
         app.stop()

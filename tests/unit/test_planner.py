@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.planner import PartitionView, Replica, plan
+from actors.planner import Action, PartitionView, Replica, plan
 
 nodes = st.sampled_from(["n1", "n2", "n3"])
 replica = st.builds(Replica, slot=st.integers(0, 5), node=nodes, healthy=st.booleans(),
@@ -116,3 +118,63 @@ def test_rebalance_moves_everything_off_leaving_nodes_and_stays_balanced(actives
     on_leaving = sum(1 for n in actives.values() if n in leaving)
     assert len(moves) >= on_leaving
     assert len({p for p, _ in moves}) == len(moves)
+
+
+def settle(views: dict[int, PartitionView], nodes: set[str], rounds: int = 30) -> list[Action]:
+    """Runs plan rounds, carrying out each action at once (standbys start where planned)."""
+    done: list[Action] = []
+    for _ in range(rounds):
+        actions = plan(views, 1, nodes)
+        if not actions:
+            return done
+        for a in actions:
+            view = views[a.partition]
+            if a.kind == "drop":
+                view.standbys = [s for s in view.standbys if s.slot != a.slot]
+            elif a.kind == "create_standby":
+                view.standbys.append(Replica(a.slot, a.on_node))
+        done += actions
+    raise AssertionError(f"no steady state after {rounds} rounds")
+
+
+@given(st.lists(st.sampled_from(["n1", "n2", "n3"]), min_size=1, max_size=12),
+       st.sampled_from([{"n1", "n2"}, {"n1", "n2", "n3"}, {"n1", "n2", "n3", "n4"}]))
+def test_standbys_settle_balanced_and_apart_from_their_actives(active_nodes, nodes):
+    nodes = nodes | set(active_nodes)
+    views = {p: PartitionView(Replica(0, n)) for p, n in enumerate(active_nodes)}
+    actions = settle(views, nodes)
+    assert all(a.on_node is not None for a in actions if a.kind == "create_standby")
+    assert all(len(v.standbys) == 1 and v.standbys[0].node != v.active.node
+               for v in views.values())
+    load = Counter(r.node for v in views.values() for r in [v.active, *v.standbys])
+    per_node = [load.get(n, 0) for n in nodes]
+    # settled: no standby on a fullest node could go to an emptiest one
+    lo, hi = min(per_node), max(per_node)
+    if hi - lo > 1:
+        for v in views.values():
+            nodes_of = {r.node for r in [v.active, *v.standbys]}
+            for s in v.standbys:
+                if load[s.node] == hi:
+                    assert all(load.get(n, 0) > lo or n in nodes_of for n in nodes), load
+
+
+def test_standbys_of_a_one_node_app_spread_over_new_nodes_evenly():
+    views = {p: PartitionView(Replica(0, "n1" if p < 3 else "n2")) for p in range(6)}
+    settle(views, {"n1", "n2", "n3"})
+    load = Counter(r.node for v in views.values() for r in [v.active, *v.standbys])
+    assert sorted(load.values()) == [4, 4, 4], load
+
+
+def test_standbys_even_out_one_at_a_time_when_a_node_joins():
+    views = {p: PartitionView(Replica(0, "n1" if p % 2 else "n2"),
+                              [Replica(1, "n2" if p % 2 else "n1")]) for p in range(4)}
+    assert plan(views, 1, {"n1", "n2"}) == []  # balanced: 4 and 4
+    actions = plan(views, 1, {"n1", "n2", "n3"})
+    (drop, create) = actions
+    assert (drop.kind, create.kind, create.on_node) == ("drop", "create_standby", "n3")
+    assert drop.partition == create.partition and create.avoid_node != "n3"
+    # while that standby starts, nothing else moves
+    views[create.partition].pending.add(create.slot)
+    views[create.partition].standbys = [s for s in views[create.partition].standbys
+                                        if s.slot != drop.slot]
+    assert plan(views, 1, {"n1", "n2", "n3"}) == []
