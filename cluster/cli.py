@@ -74,7 +74,28 @@ def render_status(stats: dict[str, Any], replicas: list[dict[str, Any]]) -> Tabl
             f"{sum(t.get('store_bytes', 0) for t in tables.values()) / 1e6:.1f}" if tables else "",
             f"{recovery.get('records', recovery.get('done', 0))} records" if recovery else "",
         )
+    table.caption = scaling_caption(stats)
     return table
+
+
+def scaling_caption(stats: dict[str, Any]) -> str:
+    """Moves, drained nodes and the autoscaler's state, one line each."""
+    lines = []
+    moves = stats.get("moves") or []
+    if moves:
+        pauses = sorted(m["pause_seconds"] for m in moves)
+        lines.append(f"{len(moves)} live moves, pause median {pauses[len(pauses) // 2]:.3f} s "
+                     f"max {pauses[-1]:.3f} s")
+    if stats.get("drained_nodes"):
+        lines.append("drained: " + ", ".join(n[:8] for n in stats["drained_nodes"]))
+    scale = stats.get("autoscale")
+    if scale:
+        last = (scale.get("decisions") or [{}])[-1]
+        lines.append(f"autoscale: {scale['requested_cpus']} CPUs requested "
+                     f"({scale['extra_cpus']} extra), partitions busy {scale['busy']:.0%}, "
+                     f"draining {len(scale['draining'])} nodes; last decision: "
+                     f"{last.get('event', 'none')}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
