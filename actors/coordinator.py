@@ -47,6 +47,7 @@ class CoordinatorRuntime:
         self.autoscaler = Autoscaler(self.config.scale_policy) if self.config.autoscale else None
         self.capacity = Capacity()
         self.cordoned: set[str] = set()  # nodes drained by hand (`Cluster.drain`)
+        self.ray_draining: set[str] = set()  # nodes Ray is draining (preemption, `ray drain-node`)
         self.moves: list[dict[str, Any]] = []
 
     def _record(self, kind: str, **details: Any) -> None:
@@ -138,6 +139,7 @@ class CoordinatorRuntime:
     async def _reconcile_forever(self) -> None:
         while not self._stopping:
             try:
+                self._watch_ray_draining()
                 async with self._lock:
                     await self.reconcile()
                 if self.autoscaler is not None:
@@ -181,8 +183,14 @@ class CoordinatorRuntime:
             self._record("scale_released", draining=sorted(self.capacity.draining))
 
     def _leaving(self) -> frozenset[str]:
-        """Nodes nothing of ours may stay on: drained by hand, or by the scale-in."""
-        return frozenset(self.capacity.draining | self.cordoned)
+        """Nodes nothing of ours may stay on: drained by hand, by Ray, or by the scale-in."""
+        return frozenset(self.capacity.draining | self.cordoned | self.ray_draining)
+
+    def _watch_ray_draining(self) -> None:
+        draining = ray_draining_nodes()
+        if draining != self.ray_draining:
+            self._record("ray_draining", nodes=sorted(draining))
+            self.ray_draining = draining
 
     async def drain(self, node_id: str, wait: bool = True, timeout: float = 300) -> dict[str, Any]:
         """Moves every replica off `node_id` (maintenance, a node to hand back) and keeps
@@ -404,6 +412,7 @@ class CoordinatorRuntime:
             "restarts": {p: self.restarts.get(p, 0) for p in range(self.spec.partitions)},
             "moves": self.moves[-50:],
             "drained_nodes": sorted(self.cordoned),
+            "ray_draining_nodes": sorted(self.ray_draining),
             "autoscale": None if self.autoscaler is None else {
                 "extra_cpus": self.autoscaler.requested_cpus,
                 "requested_cpus": (0 if self.capacity.released
@@ -447,6 +456,17 @@ def node_cpus() -> dict[str, float]:
 
     return {n["NodeID"]: n["Resources"]["CPU"] for n in ray.nodes()
             if n["Alive"] and n.get("Resources", {}).get("CPU", 0) > 0}
+
+
+def ray_draining_nodes() -> set[str]:
+    """Nodes Ray itself is draining: a preemption notice, the autoscaler terminating
+    it, `ray drain-node`. What Ray Serve's controller watches to move replicas."""
+    try:
+        from ray._private.worker import global_worker
+
+        return set(global_worker.gcs_client.get_draining_nodes(timeout=5))
+    except Exception:  # noqa: BLE001 - an older Ray or a slow GCS: nothing is draining
+        return set()
 
 
 def alive_nodes() -> set[str]:

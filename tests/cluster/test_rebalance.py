@@ -108,3 +108,37 @@ def test_draining_a_node_moves_actives_and_standbys_off_it_under_load(ray_cluste
         assert sorted(load.values()) == [2, 3, 3]
     finally:
         app.stop()
+
+
+def test_a_node_ray_drains_is_left_by_every_active(ray_cluster, bootstrap, topic_name, tmp_path):
+    """`ray drain-node` (what a preemption notice or autoscaler v2 termination does)."""
+    from ray._private.worker import global_worker
+    from ray.core.generated import autoscaler_pb2
+
+    first, second = ray_cluster.add_node(num_cpus=2), ray_cluster.add_node(num_cpus=2)
+    app, src, latest, counts = tracking_app(f"rd-{topic_name}", bootstrap, topic_name, 4,
+                                            standby_replicas=0)
+    n = 4000
+    events = tracking_events(n, 16)
+    app.start()
+    try:
+        def actives() -> Counter:
+            return Counter(r["node_id"] for r in app.replicas() if r.get("role") == "active")
+
+        wait_for(lambda: actives() == {first.node_id: 2, second.node_id: 2}, 120,
+                 "actives spread over both nodes")
+        producer = threading.Thread(
+            target=lambda: [src.send_many(events[i:i + 200]) for i in range(0, n, 200)])
+        producer.start()
+        accepted, why = global_worker.gcs_client.drain_node(
+            second.node_id, autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION"),
+            "test preemption", 0)
+        assert accepted, why
+        wait_for(lambda: actives() == {first.node_id: 4}, 120, "every active off the drained node")
+        producer.join(timeout=120)
+        app.wait_idle(timeout=120)
+        assert dict(latest.items()) == {f"e{i}": i for i in range(n)}
+        assert dict(counts.items()) == dict(Counter(f"k{i % 16}" for i in range(n)))
+        assert app.stats()["ray_draining_nodes"] == [second.node_id]
+    finally:
+        app.stop()
