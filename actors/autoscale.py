@@ -95,7 +95,7 @@ class Capacity:
 
     def ready_to_release(self, replica_nodes: set[str | None]) -> bool:
         """True once scaled in and no replica is left on a draining node."""
-        return self.packing and not self.released and not (self.draining & replica_nodes)
+        return self.packing and not (self.draining & replica_nodes)
 
     def release(self) -> None:
         self.released, self.packing = True, False
@@ -107,6 +107,3 @@ class Capacity:
         if self.released and not self.draining:
             self.home = None
             self.home_cpus = 0
-
-    def usable(self, alive: set[str]) -> set[str]:
-        return alive - self.draining

@@ -18,7 +18,7 @@ from ray import cloudpickle  # Ray's own: classes keep their identity across Ray
 
 from actors.autoscale import Autoscaler, Capacity
 from actors.peers import PartitionPeer
-from actors.planner import Action, PartitionView, plan, rebalance
+from actors.planner import Action, PartitionView, free_slot, plan, rebalance
 from cluster import tracing
 from cluster.config import AppSpec
 
@@ -165,10 +165,11 @@ class CoordinatorRuntime:
                                            time.monotonic(), max(1, len(progress)))
         from ray.autoscaler.sdk import request_resources
 
-        alive = alive_nodes()
+        cpus = node_cpus()
+        alive = set(cpus)
         self.capacity.forget_gone(alive)
         if decision is not None and decision > 0:
-            total = self.capacity.scale_out(node_cpus(), decision)
+            total = self.capacity.scale_out(cpus, decision)
             request_resources(bundles=[{"CPU": 1}] * total)
             self._record("scale_out", requested_cpus=total, extra_cpus=decision, lag=lag,
                          busy=round(self.autoscaler.busy, 2))
@@ -334,18 +335,22 @@ class CoordinatorRuntime:
     async def _move(self, p: int, node_id: str | None) -> dict[str, Any]:
         old = self.actives[p]
         used = {r.slot for r in [old, *self.standbys.get(p, [])]} | self.pending.get(p, set())
-        slot = next(s for s in range(len(used) + 1) if s not in used)
         with tracing.span("partition.move", {"raytables.partition": p}):
             others = alive_nodes() - {old.node_id}
             avoid = old.node_id if node_id is None and others else None
-            target = await self._start_peer(p, "standby", slot, avoid, node_id)
-            await asyncio.gather(old.call("prepare_handoff"), target.call("warm_up"))
-            deadline = time.monotonic() + self.config.start_timeout
-            while (await target.call("progress")).get("changelog_lag", 0) > 0:
-                if time.monotonic() > deadline:
-                    target.kill()
-                    raise TimeoutError(f"partition {p}: the new replica never caught up")
-                await asyncio.sleep(0.05)
+            target = await self._start_peer(p, "standby", free_slot(used), avoid, node_id)
+            try:
+                await asyncio.gather(old.call("prepare_handoff"), target.call("warm_up"))
+                deadline = time.monotonic() + self.config.start_timeout
+                while (await target.call("progress")).get("changelog_lag", 0) > 0:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"partition {p}: the new replica never caught up")
+                    await asyncio.sleep(0.05)
+            except BaseException:
+                # the move is off: the active keeps serving, with its full batches again
+                target.kill()
+                await old.call("prepare_handoff", False)
+                raise
             paused = time.monotonic()
             try:
                 await old.call("stop", timeout=60)

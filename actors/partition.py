@@ -225,10 +225,12 @@ class PartitionRuntime:
         if not self.eos:
             self._warm["producer"] = await self._start_producer()
 
-    async def prepare_handoff(self) -> None:
-        """Small batches from now on: a move's pause is the wait for the batch in
-        progress, and a full batch under load takes a second or more."""
-        self.batch_limit = min(self.batch_limit, self.config.handoff_batch_records)
+    async def prepare_handoff(self, handing_over: bool = True) -> None:
+        """Small batches while a move is under way: its pause is the wait for the batch
+        in progress, and a full batch under load takes a second or more. A move that
+        is called off restores the full batches."""
+        self.batch_limit = (min(self.config.max_batch_records, self.config.handoff_batch_records)
+                            if handing_over else self.config.max_batch_records)
 
     async def stop(self) -> dict[str, Any]:
         """Finishes the batch in progress, flushes and commits, then closes everything."""

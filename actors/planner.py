@@ -9,6 +9,7 @@ property-tested directly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -36,7 +37,7 @@ class Action:
     on_node: str | None = None  # a new standby's node: the one holding fewest replicas
 
 
-def _free_slot(used: set[int]) -> int:
+def free_slot(used: set[int]) -> int:
     slot = 0
     while slot in used:
         slot += 1
@@ -52,7 +53,8 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str],
     node can go idle and be released; actives leave it by moves (`rebalance`).
     A new standby goes to the node holding fewest replicas (not its active's);
     when nothing else is to be done and the replicas per node differ by more
-    than one, one standby moves from the fullest node to the emptiest.
+    than one, standbys move from the fullest node toward the emptiest
+    (`_even_out_standbys`).
     """
     actions: list[Action] = []
     load = {n: 0 for n in nodes}  # replicas per node, kept current as actions are planned
@@ -71,7 +73,7 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str],
         target = min(candidates, key=lambda n: (load[n], n)) if avoid and candidates else None
         if target is not None:
             load[target] += 1
-        return Action("create_standby", p, _free_slot(used), avoid, target)
+        return Action("create_standby", p, free_slot(used), avoid, target)
 
     for p, view in sorted(views.items()):
         used = {r.slot for r in [view.active, *view.standbys] if r is not None and r.healthy}
@@ -88,7 +90,7 @@ def plan(views: dict[int, PartitionView], standbys_wanted: int, nodes: set[str],
                 actions.append(Action("promote", p, best.slot))
                 active_node = best.node
             else:
-                actions.append(Action("create_active", p, _free_slot(used)))
+                actions.append(Action("create_active", p, free_slot(used)))
                 active_node = None
         else:
             active_node = active.node
@@ -110,33 +112,43 @@ def _even_out_standbys(views: dict[int, PartitionView], load: dict[str, int]) ->
     on the emptier node), but a chain through a third node is not: each hop moves one
     standby whose partition has no replica on the next node; the nodes in between keep
     their count. Empty when no chain exists (balanced as far as standbys can make it)."""
+
+    def hops_from(here: str) -> Iterator[tuple[str, int, Replica]]:
+        for p, view in sorted(views.items()):
+            held = {r.node for r in [view.active, *view.standbys] if r is not None}
+            for standby in (s for s in view.standbys if s.node == here):
+                yield from ((there, p, standby) for there in sorted(load) if there not in held)
+
     lo = min(load.values())
     for fullest in sorted(load, key=lambda n: (-load[n], n)):
         if load[fullest] - lo <= 1:
             return []
-        hops: dict[str, tuple[str, int, Replica] | None] = {fullest: None}
+        came_from: dict[str, tuple[str, int, Replica]] = {}
         queue = [fullest]
         while queue:
             here = queue.pop(0)
             if load[here] <= load[fullest] - 2:
-                actions: list[Action] = []
-                while hops[here] is not None:
-                    there, p, standby = hops[here]  # type: ignore[misc]
-                    view = views[p]
-                    used = {r.slot for r in [view.active, *view.standbys] if r is not None}
-                    actions += [Action("drop", p, standby.slot),
-                                Action("create_standby", p, _free_slot(used),
-                                       view.active.node if view.active else None, here)]
-                    here = there
-                return actions
-            for p, view in sorted(views.items()):
-                nodes_of = {r.node for r in [view.active, *view.standbys] if r is not None}
-                for standby in (s for s in view.standbys if s.node == here):
-                    for there in sorted(load):
-                        if there not in hops and there not in nodes_of:
-                            hops[there] = (here, p, standby)
-                            queue.append(there)
+                return _chain_actions(views, came_from, here, fullest)
+            for there, p, standby in hops_from(here):
+                if there != fullest and there not in came_from:
+                    came_from[there] = (here, p, standby)
+                    queue.append(there)
     return []
+
+
+def _chain_actions(views: dict[int, PartitionView], came_from: dict[str, tuple[str, int, Replica]],
+                   end: str, start: str) -> list[Action]:
+    """Each hop of the chain: drop the standby, start one on the next node."""
+    actions: list[Action] = []
+    while end != start:
+        here, p, standby = came_from[end]
+        view = views[p]
+        used = {r.slot for r in [view.active, *view.standbys] if r is not None}
+        actions += [Action("drop", p, standby.slot),
+                    Action("create_standby", p, free_slot(used),
+                           view.active.node if view.active else None, end)]
+        end = here
+    return actions
 
 
 def rebalance(actives: dict[int, str | None], nodes: set[str],

@@ -42,8 +42,8 @@ class PartitionActor:
     async def stop(self) -> dict[str, Any]:
         return await self.runtime.stop()
 
-    async def prepare_handoff(self) -> None:
-        await self.runtime.prepare_handoff()
+    async def prepare_handoff(self, handing_over: bool = True) -> None:
+        await self.runtime.prepare_handoff(handing_over)
 
     async def warm_up(self) -> None:
         await self.runtime.warm_up()

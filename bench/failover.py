@@ -41,6 +41,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tests.helpers import wait_for
+
 TARGET_S = 3.0
 
 
@@ -77,16 +79,6 @@ class Pump(threading.Thread):
             await producer.flush()
         finally:
             await producer.stop()
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def placed(app: Any, partitions: int) -> dict[int, dict[str, str]] | None:

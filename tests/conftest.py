@@ -21,6 +21,7 @@ for _k, _v in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disab
 import pytest  # noqa: E402
 
 from cluster.localdev import LocalKafka, init_local_ray  # noqa: E402
+from tests.helpers import serving  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,16 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[LocalKafka]:
     """The real broker, started once per session by deploy/kafka.sh and stopped by PID."""
-    broker = LocalKafka()
-    broker.start()
-    try:
+    with serving(LocalKafka()) as broker:
         yield broker
-    finally:
-        pid = broker.pid
-        broker.stop()
-        if pid is not None:
-            with pytest.raises(ProcessLookupError):
-                os.kill(pid, 0)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,13 @@ nothing doubled (`counts`)."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import pytest
 
 import cluster
 
@@ -20,6 +24,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 90, what: str = "con
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def serving(server: Any) -> Iterator[Any]:
+    """A local server (LocalKafka, LocalJaeger) for the block; afterwards its process
+    must be gone, not merely asked to stop."""
+    server.start()
+    try:
+        yield server
+    finally:
+        pid = server.pid
+        server.stop()
+        if pid is not None:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
 
 
 def tracking_app(name: str, bootstrap: str, topic: str, partitions: int,

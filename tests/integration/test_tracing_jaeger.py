@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 
@@ -13,6 +12,7 @@ import cluster
 from cluster import tracing
 from cluster.localdev import LocalJaeger
 from cluster.topics import produce
+from tests.helpers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -20,16 +20,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def jaeger():
     """Built from its Go module on first use (minutes, cached), then started in a second."""
-    server = LocalJaeger()
-    server.start()
-    try:
+    with serving(LocalJaeger()) as server:
         yield server
-    finally:
-        pid = server.pid
-        server.stop()
-        if pid is not None:
-            with pytest.raises(ProcessLookupError):
-                os.kill(pid, 0)
 
 
 def traces(query_url: str, service: str) -> list[dict]:
